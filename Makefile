@@ -1,0 +1,46 @@
+# Two commands for a fresh machine:  `make book`  and  `make test`  (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PROFILE ?= lite
+DATA_ROOT ?=
+# Extra papermill parameters, e.g. PARAMS="-p seed 7"
+PARAMS ?=
+NB_PARAMS := -p profile $(PROFILE) $(if $(DATA_ROOT),-p data_root $(DATA_ROOT)) $(PARAMS)
+
+.PHONY: book test install data notebooks html unit check-built sync clean
+
+book: notebooks html  ## install, fetch the lite data, execute every notebook, render the HTML book
+	@echo "The book is at _build/stage/_build/html/index.html"
+
+test: data  ## unit tests, pair check, every notebook executed (lite), book built with -W, results checked
+	$(PY) -m pytest tests -m "not built"
+	$(MAKE) notebooks PROFILE=lite
+	$(MAKE) html
+	$(PY) -m pytest tests -m built
+
+$(STAMP): requirements-lock.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-lock.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+install: $(STAMP)
+
+data: install  ## fetch the lite data into ~/.cache/aigfd_lite (or $AIGFD_CACHE), verified by sha256
+	$(PY) -m aigfd_lite.fetch
+
+notebooks: data  ## execute the notebooks with papermill into _build/executed/ (PROFILE, DATA_ROOT, PARAMS pass through)
+	$(PY) tools/book.py execute $(NB_PARAMS)
+
+html: install  ## render the book from the executed copies, warnings as errors
+	$(PY) tools/book.py stage
+	$(VENV)/bin/jupyter-book build _build/stage --builder html -W -n --keep-going
+
+sync: install  ## after editing book/*.md, update the paired notebooks (outputs are never committed)
+	$(VENV)/bin/jupytext --sync book/[0-9]*.md
+
+clean:
+	rm -rf _build

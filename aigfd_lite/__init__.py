@@ -1,0 +1,8 @@
+"""aigfd_lite: the tested helper package behind the tutorial book on detecting AI-generated faces as anomalies.
+
+Modules are named after the paper's concepts; each docstring names the chapter that teaches it.
+"""
+from .profiles import PROFILES, Profile, resolve
+
+__version__ = "0.1.0"
+__all__ = ["PROFILES", "Profile", "resolve", "__version__"]

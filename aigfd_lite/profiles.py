@@ -1,0 +1,114 @@
+"""The profile table: one place that turns ``profile = "lite"`` into every derived setting.
+
+Every notebook's ``parameters`` cell holds only plain values (``profile`` and a few knobs); the next cell calls
+:func:`resolve`, so a papermill rerun with ``-p profile full`` changes everything consistently (see the README and
+chapter 0). ``lite`` runs offline on 2 CPU cores in minutes on the faces that package registries ship; ``full`` is
+the paper's data and settings on a GPU (Colab).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class Profile:
+    """All settings derived from a profile name. Fields are grouped by the chapter that uses them."""
+
+    name: str
+    seed: int = 42
+    device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda when available)
+    # Where the paper's data lives (full profile). Lite data comes from the fetch cache instead.
+    data_root: Optional[str] = None
+    cache_dir: Optional[str] = None  # None: $AIGFD_CACHE or ~/.cache/aigfd_lite
+
+    # Chapter 1-2: EXIF labels and the fidelity loss
+    pair_batch_size: int = 16  # images in the minibatch whose pairwise label matrix is drawn
+    thurstone: str = "paper"  # "paper": Phi((sx-sy)/sqrt 2); "code": Phi(2(sx-sy))
+
+    # Chapter 3: faces, landmarks, manipulations, camera simulator
+    landmark_backend: str = "dlib"  # "dlib" (offline) or "fan" (face-alignment, downloads weights)
+    face_size: int = 128  # FDF crops are 128 px
+    crop_scale: float = 1.3  # box enlarged 1.3x about its centre
+    min_face_px: int = 64  # smaller detections are counted and skipped
+    real_fraction: float = 0.5  # 50 % real, 12.5 % each of the four manipulations
+    symmetric_resampling: bool = True  # also resample real images 128 -> 224 -> 128 (False: the code's asymmetry)
+    simulate_camera: bool = True  # lite: simulated tags for faces without EXIF; full uses FDF's real EXIF
+
+    # Chapter 4: pretraining
+    init: str = "random"  # "random", "imagenet" or a path to an EXIF-as-language checkpoint
+    input_size: int = 224
+    batch_size: int = 256
+    epochs: int = 20
+    lr: float = 1e-5
+    weight_decay: float = 1e-4
+    betas: tuple = (0.9, 0.98)
+    eps: float = 1e-6
+    num_workers: int = 8
+    max_train_items: Optional[int] = None  # cap on training faces (None: all)
+    checkpoint_every_steps: int = 500
+    feature_dim: int = 768
+
+    # Chapters 5-6: detector and results
+    gmm_components: int = 8  # the paper; the published code uses 12
+    false_alarm: float = 0.05  # threshold at the 5th percentile of training log-likelihoods
+    gmm_random_state: int = 2024
+    n_gmm_fit: int = 25_000  # CelebA-HQ train images the GMM is fitted on
+    n_test_per_generator: int = 5_000
+    test_seed: int = 2024
+    test_size: int = 224  # test images are used whole, resized to 224
+    tsne_points: int = 2_000
+
+    extra: dict = field(default_factory=dict)
+
+    def cache_path(self) -> Path:
+        """The data cache (outside the repository)."""
+        root = self.cache_dir or os.environ.get("AIGFD_CACHE") or Path.home() / ".cache" / "aigfd_lite"
+        return Path(root).expanduser()
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+#: The profile table. ``full`` follows the paper; ``lite`` shrinks sizes so a chapter runs on 2 CPU cores.
+PROFILES: dict[str, dict[str, Any]] = {
+    "full": dict(device="auto"),
+    "lite": dict(
+        device="cpu",
+        input_size=64,
+        batch_size=16,
+        epochs=3,
+        lr=3e-4,
+        num_workers=0,
+        max_train_items=None,
+        checkpoint_every_steps=20,
+        n_gmm_fit=200,
+        n_test_per_generator=60,
+        test_size=64,
+        tsne_points=400,
+    ),
+}
+
+
+def resolve(profile: str, **overrides: Any) -> Profile:
+    """Return the :class:`Profile` named ``profile`` with ``overrides`` applied.
+
+    Overrides whose value is ``None`` or ``""`` are ignored, so a notebook can pass its knobs through unchanged.
+    An unknown profile or an unknown setting raises a ``ValueError`` that lists the valid names.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
+    known = {f.name for f in dataclasses.fields(Profile)} - {"name"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown} for profile {profile!r}; known settings: {sorted(known)}")
+    values = dict(PROFILES[profile])
+    values.update({k: v for k, v in overrides.items() if v is not None and v != ""})
+    return Profile(name=profile, **values)

@@ -1,0 +1,85 @@
+"""Measured numbers are data: each notebook writes them to ``_build/results/<notebook-stem>.json``.
+
+Tests and the book's status page read them back from there (every chapter ends by calling :func:`save_results`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def repo_root(start: Path | None = None) -> Path | None:
+    """The repository root (the folder holding ``_toc.yml``), searched upwards from ``start`` or the cwd."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "aigfd_lite").is_dir():
+            return folder
+    return None
+
+
+def build_dir() -> Path:
+    """``$AIGFD_BUILD_DIR``, else ``<repo>/_build``, else ``./_build`` (e.g. on Colab)."""
+    if os.environ.get("AIGFD_BUILD_DIR"):
+        return Path(os.environ["AIGFD_BUILD_DIR"])
+    root = repo_root()
+    return (root or Path.cwd()) / "_build"
+
+
+def results_path(stem: str) -> Path:
+    return build_dir() / "results" / f"{stem}.json"
+
+
+def _plain(value: Any) -> Any:
+    """Convert numpy / torch scalars and arrays to JSON values; NaN becomes None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(_plain(data), fh, indent=2, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_results(stem: str, profile: str, metrics: dict[str, Any]) -> Path:
+    """Write one notebook's measured numbers, with the profile and the time they were measured."""
+    path = results_path(stem)
+    write_json_atomic(
+        path,
+        {
+            "notebook": stem,
+            "profile": profile,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "python": platform.python_version(),
+            "metrics": metrics,
+        },
+    )
+    return path
+
+
+def load_results(stem: str) -> dict[str, Any]:
+    path = results_path(stem)
+    if not path.is_file():
+        raise FileNotFoundError(f"no results for {stem!r} at {path}: execute notebooks/{stem}.ipynb first")
+    return json.loads(path.read_text())

@@ -1,0 +1,190 @@
+"""Execute the book's notebooks with papermill and stage the executed copies for jupyter-book.
+
+    python tools/book.py execute [--only STEM ...] [-p NAME VALUE ...]   # into _build/executed/, in _toc order
+    python tools/book.py stage                                          # _build/stage/: the book to render
+
+Executed copies never overwrite the paired notebooks in notebooks/. Each run's wall time goes to
+_build/results/_timings.json, which the status page reads. A failing notebook stops the run with a message
+naming the notebook and the cell.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+EXECUTED = BUILD / "executed"
+RESULTS = BUILD / "results"
+STAGE = BUILD / "stage"
+# Packages whose versions the status page lists.
+VERSIONED = ["aigfd-lite", "torch", "torchvision", "numpy", "scipy", "scikit-learn", "scikit-image", "pandas",
+             "matplotlib", "seaborn", "dlib-bin", "face-alignment", "jupyter-book", "jupytext", "papermill"]
+
+
+def toc_stems() -> list[str]:
+    """Every page of _toc.yml, in reading order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    stems = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                stems.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return stems
+
+
+def paired(stem: str) -> bool:
+    """A book page that is paired with a notebook (generated pages such as the status page are not)."""
+    return (ROOT / "notebooks" / f"{stem}.ipynb").is_file()
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged ``parameters``."""
+    nb = json.loads(notebook.read_text())
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse("".join(cell["source"]))
+            return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                    if isinstance(t, ast.Name)}
+    raise SystemExit(f"{notebook.relative_to(ROOT)} has no cell tagged 'parameters'")
+
+
+def parse_value(text: str):
+    """papermill-style -p values: numbers and booleans become Python values, anything else stays a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def execute(only: list[str], params: dict, kernel: str) -> None:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    stems = [s for s in toc_stems() if paired(s)]
+    unknown_only = sorted(set(only) - set(stems))
+    if unknown_only:
+        raise SystemExit(f"unknown notebook(s) {unknown_only}; the book's notebooks are {stems}")
+    chosen = [s for s in stems if not only or s in only]
+    declared = {s: declared_parameters(ROOT / "notebooks" / f"{s}.ipynb") for s in chosen}
+    everywhere = set().union(*declared.values()) if declared else set()
+    unknown = sorted(set(params) - everywhere)
+    if unknown:
+        raise SystemExit(f"unknown parameter(s) {unknown}: no notebook declares them (declared: {sorted(everywhere)})")
+
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    timings_path = RESULTS / "_timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    os.environ["AIGFD_BUILD_DIR"] = str(BUILD)
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    for stem in chosen:
+        source = ROOT / "notebooks" / f"{stem}.ipynb"
+        output = EXECUTED / f"{stem}.ipynb"
+        mine = {k: v for k, v in params.items() if k in declared[stem]}
+        print(f"[book] executing notebooks/{stem}.ipynb {mine or ''}", flush=True)
+        start = time.perf_counter()
+        try:
+            pm.execute_notebook(str(source), str(output), parameters=mine, kernel_name=kernel, cwd=str(ROOT / "notebooks"),
+                                progress_bar=False)
+        except PapermillExecutionError as err:
+            raise SystemExit(
+                f"\n[book] FAILED: notebooks/{stem}.ipynb, cell {err.cell_index} (execution count {err.exec_count}): "
+                f"{err.ename}: {err.evalue}\n[book] the executed copy with the traceback is {output.relative_to(ROOT)}"
+            ) from None
+        seconds = time.perf_counter() - start
+        timings[stem] = {"seconds": round(seconds, 1), "parameters": mine,
+                         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        timings_path.write_text(json.dumps(timings, indent=2, sort_keys=True))
+        print(f"[book] {stem}: {seconds:.1f} s", flush=True)
+
+
+def status_page(stems: list[str]) -> str:
+    timings_path = RESULTS / "_timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    lines = ["# Build status", "",
+             "Generated by `tools/book.py stage` from `_build/results/`: the wall time of each notebook in the last",
+             "papermill run, the profile it ran with, and the package versions of the environment that built this book.",
+             "", "| notebook | profile | run time (s) | finished (UTC) |", "|---|---|---:|---|"]
+    total = 0.0
+    for stem in stems:
+        if not paired(stem):
+            continue
+        t = timings.get(stem, {})
+        res = RESULTS / f"{stem}.json"
+        profile = json.loads(res.read_text()).get("profile", "?") if res.is_file() else "no results"
+        seconds = t.get("seconds")
+        total += seconds or 0.0
+        lines.append(f"| {stem} | {profile} | {seconds if seconds is not None else 'not run'} | {t.get('finished_at', '')} |")
+    lines += [f"| **total** | | {total:.1f} | |", "", "## Package versions", "", "| package | version |", "|---|---|",
+              f"| python | {platform.python_version()} |"]
+    for name in VERSIONED:
+        try:
+            lines.append(f"| {name} | {importlib.metadata.version(name)} |")
+        except importlib.metadata.PackageNotFoundError:
+            lines.append(f"| {name} | not installed |")
+    return "\n".join(lines) + "\n"
+
+
+def stage() -> None:
+    """Lay out _build/stage: config, toc, the executed notebooks in place of the paired .md files, other pages."""
+    stems = toc_stems()
+    if STAGE.exists():
+        shutil.rmtree(STAGE)
+    STAGE.mkdir(parents=True)
+    for name in ["_config.yml", "_toc.yml"]:
+        shutil.copy(ROOT / name, STAGE / name)
+    for extra in (ROOT / "book").iterdir():
+        if extra.suffix not in {".md", ".ipynb"}:
+            (shutil.copytree if extra.is_dir() else shutil.copy)(extra, STAGE / extra.name)
+    missing = []
+    for stem in stems:
+        if stem == "status":
+            (STAGE / "status.md").write_text(status_page(stems))
+        elif paired(stem):
+            executed = EXECUTED / f"{stem}.ipynb"
+            if not executed.is_file():
+                missing.append(stem)
+                continue
+            shutil.copy(executed, STAGE / f"{stem}.ipynb")
+        else:
+            shutil.copy(ROOT / "book" / f"{stem}.md", STAGE / f"{stem}.md")
+    if missing:
+        raise SystemExit(f"[book] not executed yet: {missing}; run `make notebooks` first")
+    print(f"[book] staged {len(stems)} pages in {STAGE.relative_to(ROOT)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("execute", help="execute notebooks with papermill into _build/executed/")
+    run.add_argument("--only", nargs="*", default=[], help="notebook stems to run (default: all, in _toc order)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    run.add_argument("--kernel", default="python3")
+    sub.add_parser("stage", help="stage the executed notebooks for jupyter-book in _build/stage/")
+    args = parser.parse_args(argv)
+    if args.command == "execute":
+        execute(args.only, {k: parse_value(v) for k, v in args.parameter}, args.kernel)
+    else:
+        stage()
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
