@@ -1,0 +1,161 @@
+"""The losses of the pretext task (Eq. 2-6 of the paper): Thurstone ranking probability, fidelity loss, the pairwise
+ranking loss over a minibatch, the manipulation-classification loss and the overall loss.
+
+Taught in chapter 2 (``book/02_fidelity_loss.md``); used by the pretraining loop of chapter 4.
+
+Paper and published code differ in one place here (reference notes, difference 1): the paper's Thurstone model is
+``Phi((s_x - s_y) / sqrt(2))`` (Eq. 2), the code's ``Phi(2 (s_x - s_y))``. Both are offered through ``variant``;
+the paper's is the default.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from .exif import pair_labels
+
+#: The four ordinal EXIF tags ranked by the pretext task (one ranking loss each in Eq. 6).
+RANKING_TAGS: tuple[str, ...] = ("aperture", "exposure_time", "focal_length", "iso")
+#: Keys :func:`total_loss` accepts in ``weights``.
+LOSS_TERMS: tuple[str, ...] = (*RANKING_TAGS, "manipulation")
+#: Added inside both square roots of the fidelity loss, as the published code does. Without it the derivative
+#: d sqrt(u) / du = 1 / (2 sqrt(u)) is infinite at u = 0, i.e. at p_hat = 0 or 1, and one saturated pair would turn
+#: a whole batch's gradient into inf/NaN. With it the derivative is at most 1 / (2 sqrt(1e-8)) = 5000.
+FIDELITY_EPS: float = 1e-8
+
+_VARIANTS = ("paper", "code")
+
+
+def thurstone_probability(s_x: torch.Tensor, s_y: torch.Tensor, variant: str = "paper") -> torch.Tensor:
+    """Probability that x ranks above y under Thurstone's model, from the two scores (Eq. 2).
+
+    ``variant="paper"``: ``Phi((s_x - s_y) / sqrt(2))`` (Case V: each score carries unit-variance Gaussian noise, so
+    the difference has variance 2). ``variant="code"``: the published code's ``Phi(2 (s_x - s_y))``, i.e. the same
+    curve on a score axis stretched by ``2 sqrt(2)``. ``Phi`` is the standard normal CDF. Elementwise, broadcasting.
+    """
+    diff = s_x - s_y
+    if variant == "paper":
+        z = diff / math.sqrt(2.0)
+    elif variant == "code":
+        z = 2.0 * diff
+    else:
+        raise ValueError(f"unknown Thurstone variant {variant!r}; choose one of {_VARIANTS}")
+    return torch.special.ndtr(z)
+
+
+def fidelity_loss(p_hat: torch.Tensor, p: torch.Tensor | float, eps: float = FIDELITY_EPS) -> torch.Tensor:
+    """Fidelity loss between a predicted probability ``p_hat`` and a target ``p`` (Eq. 3), elementwise.
+
+    ``1 - sqrt(p * p_hat + eps) - sqrt((1 - p) * (1 - p_hat) + eps)``: one minus the Bhattacharyya coefficient of the
+    two Bernoulli distributions, so it is 0 when ``p_hat == p`` (up to ``eps``: about -1e-4 when p = p_hat is 0 or
+    1) and at most 1. ``eps`` (:data:`FIDELITY_EPS`, as in the published code) keeps the gradient finite at
+    ``p_hat`` = 0 and 1. No reduction: average it yourself.
+    """
+    p = torch.as_tensor(p, dtype=p_hat.dtype, device=p_hat.device)
+    return 1.0 - torch.sqrt(p * p_hat + eps) - torch.sqrt((1.0 - p) * (1.0 - p_hat) + eps)
+
+
+def pairwise_ranking_loss(scores: torch.Tensor, tags: torch.Tensor, variant: str = "paper") -> torch.Tensor:
+    """Mean fidelity loss over all valid i < j pairs of one minibatch (Eq. 1-3) for one EXIF tag.
+
+    ``scores`` (N,) are the ranking head's outputs, ``tags`` (N,) the tag values with NaN for missing tags. The
+    labels come from :func:`aigfd_lite.exif.pair_labels` (target 1 / 0 / 0.5 when tag_i is greater / smaller / equal;
+    pairs with a NaN tag are dropped). Vectorised: one gather and one fidelity evaluation for all pairs.
+
+    If no pair is valid (fewer than two tagged images), returns ``scores.sum() * 0``: a zero that is still attached
+    to the graph, so ``backward()`` on the overall loss works and the batch simply contributes nothing to this term.
+    """
+    if scores.ndim != 1 or tags.ndim != 1:
+        raise ValueError(f"scores and tags must be 1-D, got shapes {tuple(scores.shape)} and {tuple(tags.shape)}")
+    if scores.shape[0] != tags.shape[0]:
+        raise ValueError(f"scores ({scores.shape[0]}) and tags ({tags.shape[0]}) differ in length")
+    if variant not in _VARIANTS:
+        raise ValueError(f"unknown Thurstone variant {variant!r}; choose one of {_VARIANTS}")
+    i, j, target = pair_labels(tags)
+    i = torch.as_tensor(i, dtype=torch.long, device=scores.device)
+    j = torch.as_tensor(j, dtype=torch.long, device=scores.device)
+    if i.numel() == 0:
+        return scores.sum() * 0.0
+    target = torch.as_tensor(target, dtype=scores.dtype, device=scores.device)
+    p_hat = thurstone_probability(scores[i], scores[j], variant)
+    return fidelity_loss(p_hat, target).mean()
+
+
+@torch.no_grad()
+def pairwise_ranking_accuracy(scores: torch.Tensor, tags: torch.Tensor) -> tuple[float, int]:
+    """Fraction of valid, untied i < j pairs whose scores are ordered like their tags, and the number of such pairs.
+
+    Equal scores count as half right (chance level is 0.5). Returns ``(nan, 0)`` when no pair qualifies.
+    """
+    i, j, target = pair_labels(tags)
+    i = torch.as_tensor(i, dtype=torch.long, device=scores.device)
+    j = torch.as_tensor(j, dtype=torch.long, device=scores.device)
+    target = torch.as_tensor(target, dtype=torch.float64, device=scores.device)
+    keep = target != 0.5
+    i, j, target = i[keep], j[keep], target[keep]
+    if i.numel() == 0:
+        return float("nan"), 0
+    predicted = (scores[i] > scores[j]).double() + 0.5 * (scores[i] == scores[j]).double()
+    right = torch.where(target == 1.0, predicted, 1.0 - predicted)
+    return float(right.mean()), int(i.numel())
+
+
+def manipulation_loss(logits: torch.Tensor, targets: torch.Tensor, form: str = "fidelity") -> torch.Tensor:
+    """Manipulation-classification loss (Eq. 4-5), averaged over the batch. ``targets``: 1 = manipulated, 0 = real.
+
+    ``form="fidelity"`` (default, the paper's form; the published code does the same): the manipulation head's
+    logit goes through a sigmoid to a probability ``q_hat`` (Eq. 4) and is scored with the fidelity loss of Eq. 3
+    against the binary label (Eq. 5). ``form="bce"``: ordinary binary cross-entropy on the logit
+    (``binary_cross_entropy_with_logits``), offered for comparison (chapter 2 plots both).
+    ``logits`` may be (N,) or (N, 1). An empty batch gives a graph-attached zero.
+    """
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        logits = logits.squeeze(1)
+    targets = torch.as_tensor(targets, device=logits.device).to(logits.dtype)
+    if logits.shape != targets.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ in shape")
+    if targets.numel() and (torch.isnan(targets).any() or (targets < 0).any() or (targets > 1).any()):
+        raise ValueError("manipulation targets must lie in [0, 1] (1 = manipulated, 0 = real), without NaN")
+    if logits.numel() == 0:
+        return logits.sum() * 0.0
+    if form == "fidelity":
+        return fidelity_loss(torch.sigmoid(logits), targets).mean()
+    if form == "bce":
+        return F.binary_cross_entropy_with_logits(logits, targets)
+    raise ValueError(f"unknown manipulation loss form {form!r}; choose 'fidelity' or 'bce'")
+
+
+def total_loss(
+    ranking_losses: Mapping[str, torch.Tensor],
+    manipulation: torch.Tensor,
+    weights: Mapping[str, float] | None = None,
+    strict: bool = True,
+) -> torch.Tensor:
+    """The overall pretext loss (Eq. 6): the four ranking losses plus the manipulation loss, each weight 1 by default.
+
+    ``ranking_losses`` maps tag names (:data:`RANKING_TAGS`) to scalar losses; ``weights`` maps any of
+    :data:`LOSS_TERMS` to a float (missing terms keep weight 1). Unknown keys raise ``ValueError``; so does a
+    missing tag unless ``strict=False`` (e.g. an ablation that ranks only some tags).
+    """
+    unknown = sorted(set(ranking_losses) - set(RANKING_TAGS))
+    if unknown:
+        raise ValueError(f"unknown ranking loss(es) {unknown}; known tags: {list(RANKING_TAGS)}")
+    missing = [t for t in RANKING_TAGS if t not in ranking_losses]
+    if strict and missing:
+        raise ValueError(f"missing ranking loss(es) {missing} (pass strict=False to rank only some tags)")
+    weights = dict(weights or {})
+    unknown = sorted(set(weights) - set(LOSS_TERMS))
+    if unknown:
+        raise ValueError(f"unknown loss weight(s) {unknown}; known terms: {list(LOSS_TERMS)}")
+    terms = {**ranking_losses, "manipulation": manipulation}
+    for name, value in terms.items():
+        if not isinstance(value, torch.Tensor) or value.ndim != 0:
+            raise ValueError(f"loss {name!r} must be a scalar tensor, got {type(value).__name__} "
+                             f"{tuple(getattr(value, 'shape', ()))}")
+    total = manipulation.new_zeros(())
+    for name, value in terms.items():
+        total = total + float(weights.get(name, 1.0)) * value
+    return total

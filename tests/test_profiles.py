@@ -1,0 +1,51 @@
+import dataclasses
+
+import pytest
+
+from aigfd_lite import PROFILES, Profile, resolve
+
+
+def test_full_follows_the_paper():
+    full = resolve("full")
+    assert (full.batch_size, full.epochs, full.lr, full.input_size) == (256, 20, 1e-5, 224)
+    assert (full.weight_decay, full.betas, full.eps, full.seed) == (1e-4, (0.9, 0.98), 1e-6, 42)
+    assert (full.gmm_components, full.false_alarm, full.n_gmm_fit) == (8, 0.05, 25_000)
+    assert full.thurstone == "paper" and full.face_size == 128 and full.crop_scale == 1.3
+
+
+def test_lite_shrinks_sizes():
+    lite, full = resolve("lite"), resolve("full")
+    assert lite.input_size < full.input_size and lite.epochs < full.epochs and lite.batch_size < full.batch_size
+    assert lite.device == "cpu"
+
+
+def test_every_table_entry_is_a_setting():
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    for name, table in PROFILES.items():
+        assert set(table) <= fields, (name, set(table) - fields)
+
+
+def test_unknown_profile_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"unknown profile 'medium'.*\['full', 'lite'\]"):
+        resolve("medium")
+
+
+def test_unknown_setting_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown setting.*'epochz'"):
+        resolve("lite", epochz=3)
+
+
+def test_overrides_apply_and_empty_knobs_are_ignored():
+    cfg = resolve("lite", epochs=7, data_root="", seed=None)
+    assert cfg.epochs == 7 and cfg.data_root is None and cfg.seed == resolve("lite").seed
+
+
+def test_profiles_are_immutable():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        resolve("lite").epochs = 1
+
+
+def test_cache_path_honours_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIGFD_CACHE", str(tmp_path))
+    assert resolve("lite").cache_path() == tmp_path
+    assert resolve("lite", cache_dir=str(tmp_path / "x")).cache_path() == tmp_path / "x"

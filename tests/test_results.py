@@ -1,0 +1,41 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from aigfd_lite import results
+
+
+@pytest.fixture()
+def build(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_save_and_load_round_trip(build):
+    path = results.save_results("99_demo", "lite", {"acc": np.float32(0.5), "arr": np.arange(3),
+                                                    "t": torch.tensor(2.0), "nan": math.nan})
+    assert path == build / "results" / "99_demo.json"
+    data = results.load_results("99_demo")
+    assert data["profile"] == "lite" and data["notebook"] == "99_demo"
+    assert data["metrics"] == {"acc": 0.5, "arr": [0, 1, 2], "t": 2.0, "nan": None}
+    assert not list((build / "results").glob(".*.tmp"))
+
+
+def test_missing_results_name_the_notebook(build):
+    with pytest.raises(FileNotFoundError, match="notebooks/42_nothing.ipynb"):
+        results.load_results("42_nothing")
+
+
+def test_failed_write_leaves_no_partial_file(build):
+    with pytest.raises(TypeError):
+        results.write_json_atomic(build / "x.json", {"bad": object()})
+    assert not (build / "x.json").exists() and not list(build.glob(".*.tmp"))
+
+
+def test_repo_root_found_from_a_subfolder():
+    root = results.repo_root()
+    assert root is not None and (root / "_toc.yml").is_file()
+    assert results.repo_root(root / "notebooks") == root
