@@ -58,12 +58,16 @@ def fidelity_loss(p_hat: torch.Tensor, p: torch.Tensor | float, eps: float = FID
     return 1.0 - torch.sqrt(p * p_hat + eps) - torch.sqrt((1.0 - p) * (1.0 - p_hat) + eps)
 
 
-def pairwise_ranking_loss(scores: torch.Tensor, tags: torch.Tensor, variant: str = "paper") -> torch.Tensor:
+def pairwise_ranking_loss(
+    scores: torch.Tensor, tags: torch.Tensor, variant: str = "paper", tie: float = 0.5
+) -> torch.Tensor:
     """Mean fidelity loss over all valid i < j pairs of one minibatch (Eq. 1-3) for one EXIF tag.
 
     ``scores`` (N,) are the ranking head's outputs, ``tags`` (N,) the tag values with NaN for missing tags. The
     labels come from :func:`aigfd_lite.exif.pair_labels` (target 1 / 0 / 0.5 when tag_i is greater / smaller / equal;
-    pairs with a NaN tag are dropped). Vectorised: one gather and one fidelity evaluation for all pairs.
+    pairs with a NaN tag are dropped; ``tie=1.0`` gives the paper's literal ">=" in Eq. 1, which makes the target of
+    a tied pair depend on the pairs' order in the batch). Vectorised: one gather and one fidelity evaluation for all
+    pairs; ``variant`` picks the Thurstone model (:func:`thurstone_probability`).
 
     If no pair is valid (fewer than two tagged images), returns ``scores.sum() * 0``: a zero that is still attached
     to the graph, so ``backward()`` on the overall loss works and the batch simply contributes nothing to this term.
@@ -74,7 +78,7 @@ def pairwise_ranking_loss(scores: torch.Tensor, tags: torch.Tensor, variant: str
         raise ValueError(f"scores ({scores.shape[0]}) and tags ({tags.shape[0]}) differ in length")
     if variant not in _VARIANTS:
         raise ValueError(f"unknown Thurstone variant {variant!r}; choose one of {_VARIANTS}")
-    i, j, target = pair_labels(tags)
+    i, j, target = pair_labels(tags, tie=tie)
     i = torch.as_tensor(i, dtype=torch.long, device=scores.device)
     j = torch.as_tensor(j, dtype=torch.long, device=scores.device)
     if i.numel() == 0:

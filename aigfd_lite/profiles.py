@@ -28,6 +28,8 @@ class Profile:
     # Chapter 1-2: EXIF labels and the fidelity loss
     pair_batch_size: int = 16  # images in the minibatch whose pairwise label matrix is drawn
     thurstone: str = "paper"  # "paper": Phi((sx-sy)/sqrt 2); "code": Phi(2(sx-sy))
+    ranker_steps: int = 3000  # chapter 2's tiny ranker: optimiser steps per Thurstone variant
+    ranker_batch: int = 32  # images per minibatch of the tiny ranker (all i<j pairs inside it)
 
     # Chapter 3: faces, landmarks, manipulations, camera simulator
     landmark_backend: str = "dlib"  # "dlib" (offline) or "fan" (face-alignment, downloads weights)
@@ -93,6 +95,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         n_test_per_generator=60,
         test_size=64,
         tsne_points=400,
+        ranker_steps=800,
     ),
 }
 
