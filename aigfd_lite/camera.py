@@ -1,0 +1,451 @@
+"""A camera simulator: ordinal EXIF tags for faces that have none (chapter 3).
+
+The pretext task of chapters 1-2 ranks photos by four camera settings read from EXIF. The paper trains on FDF faces,
+whose Flickr photos carry real EXIF; the offline lite corpus has real EXIF for only ~21 faces, too few to learn a
+ranking. So the lite profile *renders* each face as if it had been shot with sampled settings:
+
+* ``iso``           -> signal-dependent sensor noise (Poisson-Gaussian, variance ``a*signal + b``, gain ~ ISO);
+* ``exposure_time`` -> brightness relative to a reference exposure (sensor clips at 1) and camera-shake motion
+                       blur whose length grows with the exposure time (random direction);
+* ``aperture``      -> depth-of-field blur of the background (stronger for small f-numbers) and vignetting
+                       (stronger for small f-numbers);
+* ``focal_length``  -> radial lens distortion: barrel below 50 mm, pincushion above;
+* then JPEG compression.
+
+Each effect is its own function (:func:`radial_distortion`, :func:`defocus_background`, :func:`motion_blur`,
+:func:`vignette`, :func:`exposure`, :func:`sensor_noise`, :func:`jpeg`) so chapter 3 can show one at a time;
+:func:`simulate` chains them in the order light meets them (lens, shake, sensor, encoder).
+
+Honest caveat (printed by the book as :data:`SIMULATED_NOTE`): a network trained on simulated tags learns to rank
+*this simulator's* effects, so the learned ranking can only be as real as the simulator. Real EXIF is used wherever
+it exists, and the ``full`` profile uses FDF's real Flickr EXIF (:mod:`aigfd_lite.fdf`).
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Optional, Union
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+#: Tag order shared with :data:`aigfd_lite.exif.ORDINAL_TAGS` (aperture = f-number, seconds, mm, ISO).
+TAGS: tuple[str, ...] = ("aperture", "exposure_time", "focal_length", "iso")
+
+SIMULATED_NOTE = (
+    "Simulated camera tags: these faces carry no EXIF of their own, so each was rendered by aigfd_lite.camera as if "
+    "shot with sampled settings (ISO -> sensor noise, exposure time -> brightness and motion blur, aperture -> "
+    "background blur and vignetting, focal length -> lens distortion, then JPEG). A ranking learned from them is only "
+    "as real as this simulator; real EXIF is used wherever it exists, and the full profile uses FDF's real EXIF."
+)
+
+#: Quartiles (Q1, median, Q3) of the paper's training data, in TAGS order and natural units (f-number, seconds, mm, ISO).
+PAPER_QUARTILES: dict[str, tuple[float, float, float]] = {
+    "aperture": (2.9, 4.5, 5.7),
+    "exposure_time": (1 / 500, 1 / 200, 1 / 60),
+    "focal_length": (20.0, 50.0, 125.0),
+    "iso": (200.0, 400.0, 800.0),
+}
+
+#: Physical ranges the samples are clipped to (far outside the quartiles, so the quartiles are unaffected).
+TAG_RANGES: dict[str, tuple[float, float]] = {
+    "aperture": (1.0, 32.0),
+    "exposure_time": (1 / 8000, 30.0),
+    "focal_length": (8.0, 1200.0),
+    "iso": (50.0, 25600.0),
+}
+
+# Nominal third-stop values that cameras write into EXIF (ties between photos are real and the ranking loss sees
+# them as 0.5 labels, so snapping to stops keeps that property).
+_F_STOPS = (1.0, 1.1, 1.2, 1.4, 1.6, 1.8, 2.0, 2.2, 2.5, 2.8, 3.2, 3.5, 4.0, 4.5, 5.0, 5.6, 6.3, 7.1, 8.0, 9.0,
+            10.0, 11.0, 13.0, 14.0, 16.0, 18.0, 20.0, 22.0, 25.0, 29.0, 32.0)
+_SHUTTER = tuple(1 / d for d in (8000, 6400, 5000, 4000, 3200, 2500, 2000, 1600, 1250, 1000, 800, 640, 500, 400,
+                                 320, 250, 200, 160, 125, 100, 80, 60, 50, 40, 30, 25, 20, 15, 13, 10, 8, 6, 5, 4)) + (
+    0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 2.5, 3.2, 4.0, 5.0, 6.0, 8.0, 10.0, 13.0, 15.0, 20.0, 25.0, 30.0)
+_ISO = (50, 64, 80, 100, 125, 160, 200, 250, 320, 400, 500, 640, 800, 1000, 1250, 1600, 2000, 2500, 3200, 4000, 5000,
+        6400, 8000, 10000, 12800, 16000, 20000, 25600)
+STOPS: dict[str, np.ndarray] = {
+    "aperture": np.array(_F_STOPS),
+    "exposure_time": np.array(_SHUTTER),
+    "iso": np.array(_ISO, dtype=float),
+}
+
+_Z75 = 0.6744897501960817  # standard-normal 75th percentile: Q3 of N(0,1)
+
+# Reference settings: at these the effects are neutral (no gain change, no distortion).
+REFERENCE_EXPOSURE_S = 1 / 200  # the median exposure time of the training data
+NEUTRAL_FOCAL_MM = 50.0  # a "normal" lens: no distortion
+REFERENCE_WIDTH = 128  # effect sizes in pixels are given for a 128 px face and scale with the width
+
+TagsLike = Union[Sequence[float], np.ndarray, Mapping[str, float]]
+
+
+# ---------------------------------------------------------------------------------------------------- sampling
+def _snap(values: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Nearest stop in log space (stops are geometric)."""
+    logs = np.log(stops)
+    idx = np.abs(np.log(values)[:, None] - logs[None, :]).argmin(axis=1)
+    return stops[idx]
+
+
+def sample_tags(rng: np.random.Generator, n: int, *, snap: bool = True) -> np.ndarray:
+    """Draw ``n`` camera settings, shape ``(n, 4)`` float64 in :data:`TAGS` order (f-number, s, mm, ISO).
+
+    Each tag follows a *two-piece log-normal*: ``log x = log Q2 + z * s``, ``z ~ N(0, 1)``, with ``s = log(Q2/Q1) /
+    0.6745`` for ``z < 0`` and ``s = log(Q3/Q2) / 0.6745`` for ``z >= 0``, so its quartiles are exactly the paper's
+    (:data:`PAPER_QUARTILES`) even where they are not symmetric in log space (aperture, exposure time). Tags are
+    drawn independently (real settings co-vary; the ranking task only needs each marginal) and clipped to
+    :data:`TAG_RANGES`.
+
+    With ``snap=True`` (default) aperture, exposure time and ISO are rounded, in log space, to the nearest nominal
+    third stop a camera writes into EXIF (e.g. F2.8, 1/250 s, ISO 320) and focal length to whole millimetres, so
+    ties occur as they do in real EXIF; the snapped quartiles stay within ~4 % of the paper's (F2.9 -> F2.8).
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    z = rng.standard_normal((n, len(TAGS)))
+    out = np.empty((n, len(TAGS)), dtype=np.float64)
+    for j, tag in enumerate(TAGS):
+        q1, q2, q3 = PAPER_QUARTILES[tag]
+        s_lo, s_hi = np.log(q2 / q1) / _Z75, np.log(q3 / q2) / _Z75
+        col = np.exp(np.log(q2) + z[:, j] * np.where(z[:, j] < 0, s_lo, s_hi))
+        col = np.clip(col, *TAG_RANGES[tag])
+        if snap:
+            col = _snap(col, STOPS[tag]) if tag in STOPS else np.round(col)
+        out[:, j] = col
+    return out
+
+
+def as_tag_array(tags: TagsLike) -> np.ndarray:
+    """Tags as a float64 array of 4 in :data:`TAGS` order, from a sequence or a ``{tag: value}`` mapping.
+
+    Raises ``ValueError`` for a missing key, a wrong length, or a value that is not finite and positive.
+    """
+    if isinstance(tags, Mapping):
+        missing = [t for t in TAGS if t not in tags or tags[t] is None]
+        if missing:
+            raise ValueError(f"tags mapping lacks {missing}; need all of {TAGS}")
+        arr = np.array([float(tags[t]) for t in TAGS])
+    else:
+        arr = np.asarray(tags, dtype=np.float64).reshape(-1)
+        if arr.shape != (len(TAGS),):
+            raise ValueError(f"need {len(TAGS)} tags in the order {TAGS}, got shape {np.shape(tags)}")
+    if not np.all(np.isfinite(arr) & (arr > 0)):
+        raise ValueError(f"tags must be finite and > 0 ({dict(zip(TAGS, arr.tolist()))})")
+    return arr
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+# Internally an image is float32 "planes" (3, H, W) in [0, 1]: contiguous channels make the filters about twice as
+# fast as (H, W, 3). Public functions take and return (H, W, 3) uint8 (or float in [0, 1]) so chapter 3 can show them.
+# Display values are gamma-encoded while light adds up linearly; a gamma of 2 is close enough to sRGB's ~2.2 for a
+# simulator and costs a multiply and a square root instead of two powers.
+def _planes(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB array, got {getattr(image, 'shape', type(image))}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise ValueError(f"image too small: {image.shape}")
+    if image.dtype == np.uint8:
+        return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) * np.float32(1 / 255)
+    if np.issubdtype(image.dtype, np.floating):
+        return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
+    raise ValueError(f"expected uint8, or float in [0, 1], got dtype {image.dtype}")
+
+
+def _image(planes: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Planes back to (H, W, 3) in the dtype of ``like`` (uint8 in -> uint8 out, rounded and clipped)."""
+    hwc = planes.transpose(1, 2, 0)
+    if like.dtype == np.uint8:
+        return (np.clip(hwc, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(hwc, dtype=like.dtype)
+
+
+def _scale(width: int) -> float:
+    return width / REFERENCE_WIDTH
+
+
+@lru_cache(maxsize=16)
+def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centred pixel-centre coordinates ``y``, ``x`` in [-0.5, 0.5] and ``r2`` (squared radius, 1 at the corners)."""
+    y = (np.arange(height, dtype=np.float32) + 0.5) / height - 0.5
+    x = (np.arange(width, dtype=np.float32) + 0.5) / width - 0.5
+    yy, xx = np.meshgrid(y, x, indexing="ij")
+    r2 = (xx ** 2 + yy ** 2) / np.float32(0.5)
+    for a in (yy, xx, r2):
+        a.flags.writeable = False
+    return yy, xx, r2
+
+
+# ---------------------------------------------------------------------------------------------------- ISO
+def noise_params(iso: float, *, a100: float = 1e-4, b100: float = 2e-6) -> tuple[float, float]:
+    """Poisson-Gaussian parameters ``(a, b)`` at ``iso``: ``var = a * signal + b`` in linear light in [0, 1].
+
+    ``a`` (shot noise) grows with the analogue gain, proportional to ISO; ``b`` (read noise referred to the output)
+    with its square. ``a100``/``b100`` are the values at ISO 100 (a clean sensor: ~0.7 % noise at mid grey).
+    """
+    g = float(iso) / 100.0
+    return a100 * g, b100 * g * g
+
+
+def _noise(lin: np.ndarray, iso: float, rng: np.random.Generator, a100: float, b100: float) -> np.ndarray:
+    a, b = noise_params(iso, a100=a100, b100=b100)
+    std = np.sqrt(lin * np.float32(a) + np.float32(b))
+    out = lin + std * rng.standard_normal(lin.shape, dtype=np.float32)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def sensor_noise(image: np.ndarray, iso: float, rng: np.random.Generator, *, linear: bool = False,
+                 a100: float = 1e-4, b100: float = 2e-6) -> np.ndarray:
+    """ISO -> signal-dependent sensor noise (chapter 3).
+
+    Adds ``sqrt(a * x + b) * N(0, 1)`` to every linear-light value ``x`` (Gaussian approximation of Poisson shot
+    noise plus Gaussian read noise, ``(a, b) = noise_params(iso)``), then clips to the sensor range [0, 1].
+    ``image`` is uint8 (returned as uint8) or float in [0, 1] (returned as float); ``linear=True`` says a float input
+    is already linear light, otherwise it is gamma-decoded first and re-encoded after.
+    """
+    p = _planes(image)
+    lin = p if linear else p * p
+    out = _noise(lin, iso, rng, a100, b100)
+    return _image(out if linear else np.sqrt(out), image)
+
+
+# ---------------------------------------------------------------------------------------------------- exposure
+def exposure_gain(exposure_time: float, *, strength: float = 0.5) -> float:
+    """Brightness gain ``(t / t_ref) ** strength`` relative to :data:`REFERENCE_EXPOSURE_S` (1/200 s).
+
+    Collected light is proportional to ``t`` (``strength=1``). Photographers and auto-exposure choose longer
+    exposures for darker scenes, which cancels most of that in real photos; the default 0.5 keeps a visible but
+    plausible brightness cue (1/60 s: x1.8, 1/500 s: x0.63).
+    """
+    return float((exposure_time / REFERENCE_EXPOSURE_S) ** strength)
+
+
+def exposure(image: np.ndarray, exposure_time: float, *, linear: bool = False, strength: float = 0.5) -> np.ndarray:
+    """Exposure time -> brightness: linear light times :func:`exposure_gain`, clipped at 1 (the sensor saturates)."""
+    p = _planes(image)
+    lin = p if linear else p * p
+    out = np.minimum(lin * np.float32(exposure_gain(exposure_time, strength=strength)), 1.0)
+    return _image(out if linear else np.sqrt(out), image)
+
+
+def blur_length_px(exposure_time: float, width: int = REFERENCE_WIDTH, *, px_per_second: float = 200.0) -> float:
+    """Camera-shake blur length in pixels: ``px_per_second * t`` at 128 px, scaled with the width, capped at width/4.
+
+    200 px/s at 128 px gives 0.4 px at 1/500 s (sharp), 3.3 px at 1/60 s and 25 px at 1/8 s (hand-held limits).
+    """
+    return float(min(px_per_second * exposure_time * _scale(width), width / 4))
+
+
+def line_kernel(length: float, angle: float) -> np.ndarray:
+    """A normalised line-shaped blur kernel, ``length`` px long at ``angle`` (radians), drawn with bilinear splats.
+
+    Odd size, centred, symmetric about its centre (so convolution and correlation agree).
+    """
+    half = max(length, 1e-3) / 2
+    c = int(np.ceil(half)) + 1
+    kernel = np.zeros((2 * c + 1, 2 * c + 1), dtype=np.float64)
+    t = np.linspace(-half, half, max(2, int(np.ceil(length * 4))) | 1)
+    xs, ys = c + t * np.cos(angle), c + t * np.sin(angle)  # t is symmetric, so the kernel is point-symmetric
+    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
+    fx, fy = xs - x0, ys - y0
+    for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        np.add.at(kernel, (y0 + dy, x0 + dx), w)
+    return kernel / kernel.sum()
+
+
+def _pad_reflect(p: np.ndarray, c: int) -> np.ndarray:
+    """``np.pad(p, ((0, 0), (c, c), (c, c)), mode="reflect")`` without np.pad's overhead on small images."""
+    h, w = p.shape[1:]
+    if c >= min(h, w):
+        return np.pad(p, ((0, 0), (c, c), (c, c)), mode="reflect")
+    out = np.empty((p.shape[0], h + 2 * c, w + 2 * c), dtype=p.dtype)
+    out[:, c:c + h, c:c + w] = p
+    out[:, c:c + h, :c] = p[:, :, c:0:-1]
+    out[:, c:c + h, c + w:] = p[:, :, w - 2:w - 2 - c:-1]
+    out[:, :c] = out[:, 2 * c:c:-1]
+    out[:, c + h:] = out[:, c + h - 2:h - 2:-1]
+    return out
+
+
+def _shake(p: np.ndarray, length: float, angle: float) -> np.ndarray:
+    if length < 0.5:
+        return p
+    k = line_kernel(length, angle)
+    c = k.shape[0] // 2
+    h, w = p.shape[1:]
+    padded = _pad_reflect(p, c)
+    out = np.zeros_like(p)
+    # A line kernel has few non-zero taps: summing shifted copies beats a dense 2-D convolution.
+    for dy, dx in zip(*np.nonzero(k > 1e-6)):
+        out += np.float32(k[dy, dx]) * padded[:, dy:dy + h, dx:dx + w]
+    return out
+
+
+def motion_blur(image: np.ndarray, exposure_time: float, rng: np.random.Generator, *,
+                px_per_second: float = 200.0) -> np.ndarray:
+    """Exposure time -> camera-shake motion blur along a line of :func:`blur_length_px` in a random direction.
+
+    Longer exposures smear more (chapter 3). Blur under 0.5 px is left out (invisible at this size); the direction
+    is drawn from ``rng`` even then, so a seeded run consumes the same random numbers whatever the tags.
+    """
+    p = _planes(image)
+    angle = rng.uniform(0.0, np.pi)
+    return _image(_shake(p, blur_length_px(exposure_time, p.shape[2], px_per_second=px_per_second), angle), image)
+
+
+# ---------------------------------------------------------------------------------------------------- aperture
+@lru_cache(maxsize=16)
+def _default_mask(height: int, width: int) -> np.ndarray:
+    yy, xx, _ = _grid(height, width)
+    r = np.sqrt((xx / 0.36) ** 2 + (yy / 0.44) ** 2)  # 1 on the ellipse
+    mask = np.clip((1.15 - r) / 0.3, 0.0, 1.0).astype(np.float32)
+    mask.flags.writeable = False
+    return mask
+
+
+def default_face_mask(height: int, width: int) -> np.ndarray:
+    """A soft centred ellipse (float32 (H, W) in [0, 1], 1 = face) for a 1.3x-enlarged face crop.
+
+    The face box is 1/1.3 of the crop; the ellipse has semi-axes 0.36 W by 0.44 H and a feathered edge.
+    """
+    return _default_mask(height, width).copy()
+
+
+def defocus_sigma_px(aperture: float, width: int = REFERENCE_WIDTH, *, px_at_f1: float = 8.0) -> float:
+    """Background blur (Gaussian sigma, px) for f-number ``aperture``: ``px_at_f1 / N`` at 128 px.
+
+    An out-of-focus point spreads over a circle proportional to the aperture diameter ``f / N``; with the focus on
+    the face and the background at a fixed distance behind it, that is ``~ 1 / N`` (F2: 4 px, F5.6: 1.4 px, F16: 0.5).
+    A Gaussian stands in for the disc (cheaper, and close once JPEG has smoothed the edges).
+    """
+    return float(px_at_f1 / aperture * _scale(width))
+
+
+def _defocus(p: np.ndarray, sigma: float, face_mask: Optional[np.ndarray]) -> np.ndarray:
+    h, w = p.shape[1:]
+    m = _default_mask(h, w) if face_mask is None else np.clip(np.asarray(face_mask, dtype=np.float32), 0, 1)
+    if m.shape != (h, w):
+        raise ValueError(f"face_mask has shape {m.shape}, the image is {(h, w)}")
+    if sigma < 0.3:
+        return p
+    blurred = ndimage.gaussian_filter(p, sigma=(0, sigma, sigma), mode="reflect", truncate=3.0)
+    return blurred + m * (p - blurred)
+
+
+def defocus_background(image: np.ndarray, aperture: float, face_mask: Optional[np.ndarray] = None, *,
+                       px_at_f1: float = 8.0) -> np.ndarray:
+    """Aperture -> depth of field: blur what lies outside the face, more for small f-numbers (chapter 3).
+
+    ``face_mask`` (H, W) in [0, 1] marks the in-focus face (1 = sharp; default :func:`default_face_mask`):
+    ``out = m * image + (1 - m) * gaussian(image, defocus_sigma_px(aperture))``.
+    """
+    p = _planes(image)
+    return _image(_defocus(p, defocus_sigma_px(aperture, p.shape[2], px_at_f1=px_at_f1), face_mask), image)
+
+
+def vignette_strength(aperture: float, *, at_f1: float = 1.0, max_strength: float = 0.6) -> float:
+    """Corner light loss ``v = min(max_strength, at_f1 / N^2)`` (F1.4: 0.51, F2.8: 0.13, F8: 0.016).
+
+    Optical vignetting comes from the lens barrel clipping oblique beams; it matters with the aperture wide open and
+    fades as the aperture area (``~ 1 / N^2``) shrinks.
+    """
+    return float(min(max_strength, at_f1 / aperture ** 2))
+
+
+def _vignette_map(h: int, w: int, aperture: float, at_f1: float) -> np.ndarray:
+    return 1.0 - np.float32(vignette_strength(aperture, at_f1=at_f1)) * _grid(h, w)[2]
+
+
+def vignette(image: np.ndarray, aperture: float, *, linear: bool = False, at_f1: float = 1.0) -> np.ndarray:
+    """Aperture -> vignetting: linear light times ``1 - v r^2`` (``r`` = 1 at the corners, ``v`` from
+    :func:`vignette_strength`, so stronger for small f-numbers; chapter 3)."""
+    p = _planes(image)
+    lin = p if linear else p * p
+    out = lin * _vignette_map(*p.shape[1:], aperture, at_f1)
+    return _image(out if linear else np.sqrt(out), image)
+
+
+# ---------------------------------------------------------------------------------------------------- focal length
+def distortion_k1(focal_length: float, *, max_k1: float = 0.08) -> float:
+    """Radial-distortion coefficient for ``focal_length`` (mm): ``max_k1 * tanh(log(f / 50) / log 4)``.
+
+    Negative (barrel) for wide angles, 0 at the 50 mm normal lens, positive (pincushion) for telephoto:
+    20 mm -> -0.048, 125 mm -> +0.048, saturating at +-0.08 (a few percent, like uncorrected zooms).
+    """
+    return float(max_k1 * np.tanh(np.log(focal_length / NEUTRAL_FOCAL_MM) / np.log(4.0)))
+
+
+def _distort(p: np.ndarray, k1: float) -> np.ndarray:
+    if abs(k1) < 1e-6:
+        return p
+    h, w = p.shape[1:]
+    yy, xx, r2 = _grid(h, w)
+    factor = (1.0 - np.float32(k1) * r2) * np.float32(1.0 / (1.0 - k1))  # r_u / r_d; the corners stay corners
+    sy = np.clip((yy * factor + 0.5) * h - 0.5, 0, h - 1).ravel()
+    sx = np.clip((xx * factor + 0.5) * w - 0.5, 0, w - 1).ravel()
+    y0 = np.minimum(np.floor(sy), h - 2)  # float32 throughout: an int array would promote the weights to float64
+    x0 = np.minimum(np.floor(sx), w - 2)
+    fy, fx = sy - y0, sx - x0
+    flat = p.reshape(3, -1)
+    i00 = (y0 * w + x0).astype(np.intp)
+    v00, v01 = np.take(flat, i00, axis=1), np.take(flat, i00 + 1, axis=1)
+    v10, v11 = np.take(flat, i00 + w, axis=1), np.take(flat, i00 + w + 1, axis=1)
+    top = v00 + (v01 - v00) * fx
+    bottom = v10 + (v11 - v10) * fx
+    return (top + (bottom - top) * fy).reshape(3, h, w)
+
+
+def radial_distortion(image: np.ndarray, focal_length: float, *, max_k1: float = 0.08) -> np.ndarray:
+    """Focal length -> radial lens distortion ``r_d = r_u (1 + k1 r_u^2)``, ``k1 = distortion_k1(f)`` (chapter 3).
+
+    ``r`` is the distance from the centre, 1 at the corners. Barrel (``k1 < 0``, short lenses) bows straight lines
+    outwards, pincushion (``k1 > 0``, long lenses) inwards. The result is rescaled so the corners stay corners (as a
+    camera's crop would), so every sample lies inside the frame: no black borders for a network to pick up as a
+    shortcut. Bilinear sampling through the first-order inverse ``r_u ~ r_d (1 - k1 r_d^2)``.
+    """
+    p = _planes(image)
+    return _image(_distort(p, distortion_k1(focal_length, max_k1=max_k1)), image)
+
+
+# ---------------------------------------------------------------------------------------------------- JPEG
+def jpeg(image: np.ndarray, quality: int = 90) -> np.ndarray:
+    """Encode and decode with PIL's JPEG at ``quality`` (PIL's default 4:2:0 chroma subsampling); returns uint8."""
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"jpeg quality must be in 1..100, got {quality}")
+    rgb = image if image.dtype == np.uint8 else _image(_planes(image), np.empty(0, np.uint8))
+    _planes(rgb)  # shape check
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+# ---------------------------------------------------------------------------------------------------- all together
+def simulate(image: np.ndarray, tags: TagsLike, rng: np.random.Generator, *,
+             face_mask: Optional[np.ndarray] = None, jpeg_quality: Optional[int] = 90) -> np.ndarray:
+    """Render a uint8 (H, W, 3) face as if shot with ``tags`` (chapter 3); returns uint8 (H, W, 3).
+
+    ``tags``: 4 values in :data:`TAGS` order (f-number, seconds, mm, ISO) or a mapping with those keys. The effects
+    run in the order light meets them: the lens (:func:`radial_distortion` from the focal length,
+    :func:`defocus_background` from the aperture, with ``face_mask`` as in that function), camera shake during the
+    exposure (:func:`motion_blur`), the sensor in linear light (:func:`vignette`, :func:`exposure` with clipping,
+    :func:`sensor_noise` from the ISO), then :func:`jpeg` at ``jpeg_quality`` (``None`` skips it).
+    Deterministic given the state of ``rng`` (it draws the blur direction, then the noise).
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ValueError(f"simulate expects a uint8 (H, W, 3) image, got {getattr(image, 'dtype', type(image))}")
+    aperture, exposure_time, focal_length, iso = as_tag_array(tags)
+    p = _planes(image)
+    h, w = p.shape[1:]
+    p = _distort(p, distortion_k1(focal_length))
+    p = _defocus(p, defocus_sigma_px(aperture, w), face_mask)
+    p = _shake(p, blur_length_px(exposure_time, w), rng.uniform(0.0, np.pi))
+    lin = p * p
+    lin *= _vignette_map(h, w, aperture, 1.0) * np.float32(exposure_gain(exposure_time))
+    np.minimum(lin, 1.0, out=lin)  # the pixel saturates before read-out
+    lin = _noise(lin, iso, rng, 1e-4, 2e-6)
+    out = _image(np.sqrt(lin), image)
+    return out if jpeg_quality is None else jpeg(out, jpeg_quality)

@@ -1,0 +1,252 @@
+"""The network of the pretext task (Sec. II-A): a ResNet-50 whose 768-d output is the face feature, plus five heads.
+
+Taught in chapter 4 (``book/04_pretraining.md``); :func:`extract_features` is used by every later chapter.
+
+* :class:`ExifManipNet`: torchvision's ResNet-50 with ``fc`` replaced by ``Linear(2048 -> 768)`` (the feature, not
+  normalised, as in the published code) and five ``Linear(768 -> 1)`` heads: one ranking score per EXIF tag
+  (:data:`TAGS`) and one manipulation logit.
+* :func:`build_model`: random, ImageNet (torchvision weights; a clear error offline) or a user-supplied
+  EXIF-as-language checkpoint (loaded non-strictly; missing and unexpected keys are reported).
+* :func:`extract_features`: batched, gradient-free 768-d features of uint8 images or of a Dataset.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+#: The four ordinal EXIF tags, in the order of every (N, 4) tag array of the package.
+TAGS: tuple[str, ...] = ("aperture", "exposure_time", "focal_length", "iso")
+#: The two pretext tasks; a model can be trained on either or both (ablations of chapter 6).
+TASKS: tuple[str, ...] = ("exif", "manipulation")
+#: CLIP's normalisation, used by the published code (and by EXIF-as-language, whose weights it starts from).
+CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+#: Prefixes stripped from foreign checkpoint keys (DataParallel, CLIP's image tower, our own wrapper).
+_FOREIGN_PREFIXES: tuple[str, ...] = ("module.", "model.", "visual.", "image_encoder.", "encoder.", "backbone.")
+
+
+def check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:
+    """Validate a task selection: a non-empty subset of :data:`TASKS`, returned in canonical order."""
+    tasks = tuple(tasks) if not isinstance(tasks, str) else (tasks,)
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown or not tasks:
+        raise ValueError(f"tasks must be a non-empty subset of {TASKS}, got {tasks!r}")
+    return tuple(t for t in TASKS if t in tasks)
+
+
+class ExifManipNet(nn.Module):
+    """Backbone -> 768-d feature -> four EXIF ranking scores and one manipulation logit.
+
+    ``backbone`` maps a normalised (N, 3, H, W) batch to (N, feature_dim); by default torchvision's ResNet-50 with
+    its classifier replaced by ``Linear(2048 -> feature_dim)``. ``forward`` returns a dict with ``"feature"``, one
+    (N,) score per tag in :data:`TAGS` and ``"manipulation"`` (N,), whatever ``tasks`` the model is trained on
+    (the heads are cheap; the training loss picks the terms of its tasks).
+    """
+
+    def __init__(self, feature_dim: int = 768, backbone: nn.Module | None = None,
+                 tasks: Sequence[str] = TASKS) -> None:
+        super().__init__()
+        if backbone is None:
+            backbone = torchvision.models.resnet50(weights=None)
+            backbone.fc = nn.Linear(backbone.fc.in_features, feature_dim)
+        self.backbone = backbone
+        self.feature_dim = feature_dim
+        self.tasks = check_tasks(tasks)
+        self.heads = nn.ModuleDict({name: nn.Linear(feature_dim, 1) for name in (*TAGS, "manipulation")})
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feature = self.backbone(x)
+        out = {"feature": feature}
+        for name, head in self.heads.items():
+            out[name] = head(feature).squeeze(1)
+        return out
+
+
+@dataclass
+class LoadReport:
+    """What a non-strict checkpoint load did: keys it filled, keys it left at their init, keys it ignored."""
+
+    source: str
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    shape_mismatch: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        def show(keys: list[str]) -> str:
+            return ", ".join(keys[:6]) + (f", ... ({len(keys)} in all)" if len(keys) > 6 else "")
+
+        return (f"loaded {len(self.loaded)} tensors from {self.source}; missing (left at init): {len(self.missing)} "
+                f"[{show(self.missing)}]; unexpected (ignored): {len(self.unexpected)} [{show(self.unexpected)}]; "
+                f"shape mismatch (ignored): {len(self.shape_mismatch)} [{show(self.shape_mismatch)}]")
+
+
+def _state_dict_of(obj: Any) -> dict[str, torch.Tensor]:
+    """The tensor dict inside a checkpoint: a bare state dict or one under a usual key."""
+    if isinstance(obj, dict):
+        for key in ("model", "state_dict", "model_state_dict", "net"):
+            if isinstance(obj.get(key), dict):
+                return _state_dict_of(obj[key])
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors:
+            return tensors
+    raise ValueError("the checkpoint holds no state dict (expected a dict of tensors, or one under 'model' / "
+                     "'state_dict' / 'model_state_dict')")
+
+
+def load_checkpoint(model: ExifManipNet, path: str | Path) -> LoadReport:
+    """Load weights non-strictly into ``model`` and say what happened (also logged).
+
+    Accepts our own checkpoints (keys ``backbone.*`` / ``heads.*``) and an EXIF-as-language image tower, whose keys
+    look like a bare torchvision ResNet-50 perhaps under ``module.`` or ``visual.``: known prefixes are stripped and
+    the key is matched against the backbone, then the heads. ``torch.load(weights_only=True)``: no code runs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist (init must be 'random', 'imagenet' or a file)")
+    try:
+        state = _state_dict_of(torch.load(path, map_location="cpu", weights_only=True))
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        raise ValueError(f"cannot read checkpoint {path}: {err}") from err
+    own = model.state_dict()
+    report = LoadReport(source=str(path))
+    matched: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        target = None
+        if key in own:
+            target = key
+        else:
+            bare = key
+            changed = True
+            while changed:  # strip stacked prefixes such as "module.visual."
+                changed = False
+                for prefix in _FOREIGN_PREFIXES:
+                    if bare.startswith(prefix):
+                        bare, changed = bare[len(prefix):], True
+            for candidate in (f"backbone.{bare}", bare):
+                if candidate in own:
+                    target = candidate
+                    break
+        if target is None:
+            report.unexpected.append(key)
+        elif tuple(own[target].shape) != tuple(value.shape):
+            report.shape_mismatch.append(f"{key} {tuple(value.shape)} vs {tuple(own[target].shape)}")
+        else:
+            matched[target] = value
+    model.load_state_dict(matched, strict=False)
+    report.loaded = sorted(matched)
+    report.missing = sorted(set(own) - set(matched))
+    if not matched:
+        raise ValueError(f"no tensor of {path} matches the model: {report}")
+    log.warning("%s", report)
+    return report
+
+
+def build_model(init: str = "random", feature_dim: int = 768, tasks: Sequence[str] = TASKS,
+                seed: int | None = None, download_timeout: float = 30.0) -> ExifManipNet:
+    """The pretext network with the chosen initialisation (chapter 4).
+
+    ``init``: ``"random"`` (torchvision's init, seeded by ``seed``), ``"imagenet"`` (torchvision's
+    ``IMAGENET1K_V2`` ResNet-50; downloads on Colab, raises ``RuntimeError`` quickly offline) or a path to a
+    checkpoint (our own or an EXIF-as-language image tower, loaded non-strictly; the report is attached as
+    ``model.load_report``).
+    """
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = ExifManipNet(feature_dim=feature_dim, tasks=tasks)
+    model.load_report = None
+    if init == "random":
+        return model
+    if init == "imagenet":
+        weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V2
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(download_timeout)  # an unreachable host fails in seconds, not minutes
+        try:
+            state = weights.get_state_dict(progress=False)
+        except Exception as err:  # URLError, socket.timeout, hash mismatch ...
+            raise RuntimeError(
+                f"cannot download torchvision's ImageNet ResNet-50 weights ({weights.url}): {err}. Offline, use "
+                f"init='random' or pass the path of a local checkpoint; on Colab the download works.") from err
+        finally:
+            socket.setdefaulttimeout(previous)
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # the 1000-class classifier
+        missing, unexpected = model.backbone.load_state_dict(state, strict=False)
+        if unexpected or set(missing) != {"fc.weight", "fc.bias"}:
+            raise RuntimeError(f"ImageNet weights do not fit: missing {missing}, unexpected {unexpected}")
+        return model
+    model.load_report = load_checkpoint(model, init)
+    return model
+
+
+def normalise(images: torch.Tensor, input_size: int) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, input_size, input_size): antialiased bilinear resize, CLIP mean/std."""
+    x = images.permute(0, 3, 1, 2).float().div_(255.0)
+    if x.shape[-2:] != (input_size, input_size):
+        x = F.interpolate(x, size=(input_size, input_size), mode="bilinear", antialias=True, align_corners=False)
+    mean = torch.tensor(CLIP_MEAN, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast("cpu", enabled=False)
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, images: np.ndarray | torch.utils.data.Dataset, *, input_size: int,
+                     batch_size: int = 64, device: str | torch.device = "cpu", progress: bool = True,
+                     num_workers: int = 0) -> np.ndarray:
+    """768-d features (float32, (N, feature_dim)) of uint8 images (N, H, W, 3) or of a Dataset, no gradients.
+
+    A Dataset's items are (already normalised) image tensors or tuples whose first element is one. The model is put
+    in eval mode (BatchNorm uses its running statistics) and restored to its previous mode afterwards.
+    """
+    device = torch.device(device)
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+        n = len(images)
+        batches = ((normalise(torch.from_numpy(images[i:i + batch_size]), input_size),)
+                   for i in range(0, n, batch_size))
+    else:
+        n = len(images)
+        batches = iter(torch.utils.data.DataLoader(images, batch_size=batch_size, shuffle=False,
+                                                   num_workers=num_workers, pin_memory=device.type == "cuda"))
+    from tqdm.auto import tqdm
+
+    was_training = model.training
+    model.eval().to(device)
+    out = np.zeros((n, getattr(model, "feature_dim", 768)), dtype=np.float32)
+    done = 0
+    with tqdm(total=n, desc="features", unit="img", disable=not progress) as bar:
+        for batch in batches:
+            x = batch[0] if isinstance(batch, (tuple, list)) else batch
+            x = x.to(device, non_blocking=True)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(device):
+                feature = model.features(x) if hasattr(model, "features") else model(x)
+            out[done:done + len(x)] = feature.float().cpu().numpy()
+            done += len(x)
+            bar.update(len(x))
+    model.train(was_training)
+    return out

@@ -1,0 +1,204 @@
+"""Batch construction of the pretext task (Sec. II-A): corpus faces -> (image tensor, 4 tags, manipulated?, kind).
+
+Taught in chapter 4 (``book/04_pretraining.md``); the faces, manipulations and camera simulator come from chapter 3.
+
+Each item is one face of the corpus. With probability ``real_fraction`` it stays real, else it gets one of the four
+manipulations (:mod:`aigfd_lite.manipulate`). Manipulated images keep their source photo's tags and take part in the
+ranking losses, as the published code does. Tags are the face's real EXIF where it has it; otherwise (lite profile,
+``simulate_camera``) tags are drawn once per face from a seeded generator (:func:`aigfd_lite.camera.sample_tags`) and
+the face is rendered through the camera simulator with them, so a face always has the same simulated settings and
+the same rendering (like a photograph: taken once, manipulated afterwards). The per-item randomness (which
+manipulation, its jitter) is seeded by ``(seed, epoch, index)``, so a resumed run sees exactly the same items. Images
+are resized to ``input_size`` and normalised with CLIP's mean and std; there is no augmentation (as in the paper).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .models import CLIP_MEAN, CLIP_STD, TAGS
+
+#: Random streams: one per purpose, so drawing tags never shifts the manipulation draws (and vice versa).
+_STREAM_TAGS, _STREAM_CAMERA, _STREAM_ITEM = 0, 1, 2
+
+
+def to_tensor(image: np.ndarray, input_size: int) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float (3, input_size, input_size): antialiased bilinear resize, CLIP normalisation."""
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    if x.shape[-2:] != (input_size, input_size):
+        x = F.interpolate(x[None], size=(input_size, input_size), mode="bilinear", antialias=True,
+                          align_corners=False)[0]
+    mean = torch.tensor(CLIP_MEAN).view(3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(3, 1, 1)
+    return (x - mean) / std
+
+
+def tags_of(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The (N, 4) real-EXIF tag array of a corpus table (NaN where missing) and the has-real-EXIF mask."""
+    missing = [t for t in TAGS if t not in table.columns]
+    if missing:
+        raise ValueError(f"the corpus table lacks tag column(s) {missing}")
+    tags = table[list(TAGS)].to_numpy(dtype=np.float64)
+    has = table["has_camera_exif"].to_numpy(dtype=bool) if "has_camera_exif" in table else ~np.isnan(tags).all(1)
+    return tags, has & ~np.isnan(tags).all(1)
+
+
+class PretextDataset(torch.utils.data.Dataset):
+    """Training (or held-out) items of the pretext task built from faces with 68-point landmarks.
+
+    ``images`` uint8 (N, H, W, 3); ``landmarks`` (N, 68, 2); ``tags`` (N, 4) real EXIF in :data:`TAGS` order with
+    NaN where missing; ``has_exif`` (N,) marks faces whose tags are real. Faces without real EXIF get simulated tags
+    and a camera rendering when ``simulate_camera`` (else their tags stay NaN and they only join the manipulation
+    task). ``schedule="random"`` draws each item's kind (``real_fraction`` real, the rest spread over the four
+    manipulations); ``"every_kind"`` (evaluation) has ``5 N`` items: each face once real and once with each
+    manipulation (score it with a balanced accuracy: real and manipulated items count half each). Items:
+    ``(image (3, S, S) float, tags (4,) float32, label 0/1
+    int64, kind index int64)``; kind indices follow :data:`aigfd_lite.manipulate.LABELS`.
+
+    ``manipulate``, ``simulate`` and ``sample_tags`` default to the package's functions; tests pass stand-ins.
+    """
+
+    def __init__(self, images: np.ndarray, landmarks: np.ndarray, tags: np.ndarray, has_exif: np.ndarray, *,
+                 seed: int = 42, input_size: int = 224, real_fraction: float = 0.5, simulate_camera: bool = True,
+                 symmetric: bool = True, schedule: str = "random", labels: Sequence[str] | None = None,
+                 manipulate: Callable[..., np.ndarray] | None = None,
+                 simulate: Callable[..., np.ndarray] | None = None,
+                 sample_tags: Callable[..., np.ndarray] | None = None,
+                 sample_kind: Callable[..., Any] | None = None) -> None:
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+        n = len(images)
+        if landmarks.shape != (n, 68, 2) or tags.shape != (n, 4) or len(has_exif) != n:
+            raise ValueError(f"landmarks {landmarks.shape}, tags {tags.shape} and has_exif ({len(has_exif)}) do "
+                             f"not match {n} images ((N, 68, 2), (N, 4), (N,) expected)")
+        if schedule not in ("random", "every_kind"):
+            raise ValueError(f"schedule must be 'random' or 'every_kind', got {schedule!r}")
+        if not 0.0 <= real_fraction <= 1.0:
+            raise ValueError(f"real_fraction must lie in [0, 1], got {real_fraction}")
+        if manipulate is None or labels is None or sample_kind is None:
+            from . import manipulate as manip_module
+
+            manipulate = manipulate or manip_module.make_training_image
+            labels = labels or manip_module.LABELS
+            sample_kind = sample_kind or manip_module.sample_kind
+        if simulate_camera and (simulate is None or sample_tags is None):
+            from . import camera
+
+            simulate = simulate or camera.simulate
+            sample_tags = sample_tags or camera.sample_tags
+        self.images, self.landmarks = images, np.asarray(landmarks, dtype=np.float32)
+        self.seed, self.input_size, self.real_fraction = int(seed), int(input_size), float(real_fraction)
+        self.symmetric, self.schedule, self.simulate_camera = bool(symmetric), schedule, bool(simulate_camera)
+        self.labels = tuple(labels)
+        self.real_label = self.labels[0]
+        self._manipulate, self._simulate, self._sample_kind = manipulate, simulate, sample_kind
+        self.epoch = 0
+        self.has_exif = np.asarray(has_exif, dtype=bool)
+        self.tags = np.where(self.has_exif[:, None], tags, np.nan).astype(np.float32)
+        # Which faces carry simulated tags (and are rendered through the camera simulator).
+        self.simulated = ~self.has_exif if simulate_camera else np.zeros(n, dtype=bool)
+        for i in np.flatnonzero(self.simulated):
+            rng = np.random.default_rng([self.seed, _STREAM_TAGS, int(i)])
+            self.tags[i] = np.asarray(sample_tags(rng, 1), dtype=np.float32).reshape(4)
+        self._rendered: dict[int, np.ndarray] = {}  # per-process cache: each face is "photographed" once
+
+    def __len__(self) -> int:
+        return len(self.labels) * len(self.images) if self.schedule == "every_kind" else len(self.images)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Items depend on (seed, epoch, index): the trainer calls this before every epoch."""
+        self.epoch = int(epoch)
+
+    def photo(self, face: int) -> np.ndarray:
+        """The face as photographed: the original, or its camera rendering with the face's simulated tags."""
+        if not self.simulated[face]:
+            return self.images[face]
+        if face not in self._rendered:
+            rng = np.random.default_rng([self.seed, _STREAM_CAMERA, face])
+            rendered = self._simulate(self.images[face], self.tags[face], rng)
+            self._rendered[face] = np.asarray(rendered, dtype=np.uint8)
+        return self._rendered[face]
+
+    def item_kind(self, index: int) -> tuple[int, str, np.random.Generator]:
+        """The face, the kind name and the item's random generator of item ``index`` in the current epoch."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"item {index} out of range for {len(self)} items")
+        if self.schedule == "every_kind":
+            face, k = divmod(index, len(self.labels))
+            return face, self.labels[k], np.random.default_rng([self.seed, _STREAM_ITEM, 0, index])
+        rng = np.random.default_rng([self.seed, _STREAM_ITEM, self.epoch, index])
+        kind = self._sample_kind(rng, self.real_fraction)
+        if not isinstance(kind, str):
+            kind = self.labels[int(kind)]
+        return index, kind, rng
+
+    def raw_item(self, index: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """Item ``index`` before resizing and normalisation: (uint8 image, tags, label, kind index)."""
+        face, kind, rng = self.item_kind(index)
+        image = self._manipulate(self.photo(face), self.landmarks[face], kind, rng, symmetric=self.symmetric)
+        kind_index = self.labels.index(kind)
+        return np.asarray(image, dtype=np.uint8), self.tags[face].copy(), int(kind_index != 0), kind_index
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        image, tags, label, kind_index = self.raw_item(index)
+        return (to_tensor(image, self.input_size), torch.from_numpy(tags), torch.tensor(label),
+                torch.tensor(kind_index))
+
+
+class FDFPretextDataset(torch.utils.data.Dataset):
+    """The full profile's items: the official FDF layout (:class:`aigfd_lite.fdf.FDFLayout`) with real Flickr EXIF.
+
+    The layout yields ``(image, tags (4,), label)`` with ``label`` 0 for a real face and ``k > 0`` for the k-th
+    manipulation; the images are resized and normalised like :class:`PretextDataset`'s.
+    """
+
+    def __init__(self, layout: Any, input_size: int = 224) -> None:
+        self.layout, self.input_size = layout, int(input_size)
+
+    def __len__(self) -> int:
+        return len(self.layout)
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.layout, "set_epoch"):
+            self.layout.set_epoch(epoch)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        image, tags, label = self.layout[index]
+        kind = int(label)
+        return (to_tensor(np.asarray(image, dtype=np.uint8), self.input_size),
+                torch.as_tensor(np.asarray(tags, dtype=np.float32)), torch.tensor(int(kind != 0)),
+                torch.tensor(kind))
+
+
+def build_pretext_dataset(cfg: Any, split: str = "train", schedule: str = "random",
+                          corpus: Any = None) -> torch.utils.data.Dataset:
+    """The pretext dataset of a profile (or a :class:`aigfd_lite.train.TrainConfig`) for one corpus split.
+
+    Lite: the face corpus of chapter 3 (``build_corpus``), capped at ``max_train_items`` faces for training. Full
+    (``data_root`` set and the official layout present): FDF through :class:`FDFPretextDataset`.
+    """
+    data_root = getattr(cfg, "data_root", None)
+    if data_root and corpus is None and split == "train":
+        from .fdf import FDFLayout
+
+        return FDFPretextDataset(FDFLayout(data_root), input_size=cfg.input_size)
+    if corpus is None:
+        from .faces import build_corpus
+        from .profiles import resolve
+
+        profile = cfg if hasattr(cfg, "cache_path") else resolve(cfg.profile)
+        corpus = build_corpus(profile)
+    part = corpus.subset(split)
+    images, landmarks = part.images, part.landmarks
+    tags, has = tags_of(part.table)
+    cap = getattr(cfg, "max_train_items", None)
+    if split == "train" and cap:
+        images, landmarks, tags, has = images[:cap], landmarks[:cap], tags[:cap], has[:cap]
+    return PretextDataset(images, landmarks, tags, has, seed=cfg.seed, input_size=cfg.input_size,
+                          real_fraction=cfg.real_fraction, simulate_camera=cfg.simulate_camera,
+                          symmetric=cfg.symmetric_resampling, schedule=schedule)

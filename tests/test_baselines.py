@@ -1,0 +1,43 @@
+"""aigfd_lite.baselines: MobileNetV2 features and the supervised binary baseline."""
+import numpy as np
+import pytest
+import torch
+
+from aigfd_lite.baselines import (IMAGENET_MEAN, IMAGENET_STD, MobileNetV2Features, semantic_features_model,
+                                  train_binary_baseline)
+from aigfd_lite.models import extract_features, normalise
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    return MobileNetV2Features()  # the real shipped ImageNet weights, strict load
+
+
+def test_renormalisation_gives_imagenet_statistics(mobilenet):
+    img = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (1, 2, 2, 3), dtype=np.uint8))
+    x = normalise(img, input_size=2)  # CLIP statistics, as extract_features makes them
+    y = x * mobilenet.scale + mobilenet.shift
+    p = img.permute(0, 3, 1, 2).float() / 255
+    expected = (p - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_mobilenet_features_shape(mobilenet):
+    imgs = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    f = extract_features(mobilenet, imgs, input_size=64, batch_size=2, progress=False)
+    assert f.shape == (3, 1280) and np.all(np.isfinite(f)) and np.all(f >= 0)  # after ReLU6 + pooling
+
+
+def test_binary_baseline_separates_and_scores_log_odds():
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(1, 1, (50, 4)), rng.normal(-1, 1, (50, 4))
+    clf = train_binary_baseline(real, fake)
+    assert (clf.predict(real) == 1).mean() > 0.8 and (clf.predict(fake) == -1).mean() > 0.8
+    assert clf.threshold_ == 0.0 and clf.score_samples(real).mean() > 0 > clf.score_samples(fake).mean()
+    with pytest.raises(ValueError):
+        train_binary_baseline(real[:1], fake)
+
+
+def test_semantic_features_error_offline():
+    with pytest.raises(RuntimeError):
+        semantic_features_model("farl")

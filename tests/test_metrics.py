@@ -1,0 +1,58 @@
+"""aigfd_lite.metrics against values computed by hand."""
+import numpy as np
+import pytest
+
+from aigfd_lite.metrics import COLUMNS, detection_metrics, detector_table, metrics_table
+
+REAL = [3.0, 2.0, 0.5]
+FAKE = [1.0, -1.0, 0.0]
+
+
+def test_detection_metrics_by_hand():
+    m = detection_metrics(REAL, FAKE, threshold=1.5)
+    # called real: 3, 2 (real) -> 2 of 3 real accepted; every generated face is below 1.5 -> all flagged.
+    assert m["acc"] == pytest.approx(5 / 6)
+    assert m["tpr"] == pytest.approx(1.0) and m["fnr"] == pytest.approx(0.0)
+    assert m["tnr"] == pytest.approx(2 / 3) and m["fpr"] == pytest.approx(1 / 3)
+    assert m["f1"] == pytest.approx(6 / 7)  # precision 3/4, recall 1
+    # AUC: 8 of the 9 (real, fake) pairs are ordered correctly (0.5 < 1 is the exception).
+    assert m["auc"] == pytest.approx(8 / 9)
+    # AP, real = positive: ranking R R F R F F -> precisions at the reals 1, 1, 3/4.
+    assert m["ap"] == pytest.approx((1 + 1 + 0.75) / 3)
+
+
+def test_threshold_at_a_score_counts_as_real():
+    m = detection_metrics([1.0], [0.0], threshold=1.0)
+    assert m["acc"] == 1.0 and m["fpr"] == 0.0
+
+
+def test_no_face_flagged_gives_zero_f1_not_nan():
+    m = detection_metrics([5.0, 6.0], [4.0, 3.0], threshold=-10)
+    assert m["tpr"] == 0.0 and m["f1"] == 0.0 and m["acc"] == 0.5 and m["auc"] == 1.0
+
+
+def test_bad_scores_raise():
+    with pytest.raises(ValueError, match="no generated"):
+        detection_metrics([1.0], [], 0.0)
+    with pytest.raises(ValueError, match="non-finite"):
+        detection_metrics([1.0, np.nan], [0.0], 0.0)
+
+
+def test_table_has_generators_and_mean():
+    t = metrics_table({"a": (REAL, FAKE), "b": ([1.0, 2.0], [3.0, 4.0])}, threshold=1.5)
+    assert list(t.index) == ["a", "b", "mean"] and list(t.columns) == COLUMNS
+    assert t.loc["b", "auc"] == 0.0
+    assert t.loc["mean", "auc"] == pytest.approx((8 / 9 + 0.0) / 2)
+    with pytest.raises(ValueError):
+        metrics_table({}, 0.0)
+
+
+def test_detector_table_uses_score_samples_and_threshold():
+    class Fake:
+        threshold_ = 1.5
+
+        def score_samples(self, x):
+            return np.asarray(x)[:, 0]
+
+    t = detector_table(Fake(), {"a": (np.c_[REAL], np.c_[FAKE])}, mean=False)
+    assert list(t.index) == ["a"] and t.loc["a", "acc"] == pytest.approx(5 / 6)
