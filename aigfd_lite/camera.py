@@ -41,7 +41,7 @@ SIMULATED_NOTE = (
     "as real as this simulator; real EXIF is used wherever it exists, and the full profile uses FDF's real EXIF."
 )
 
-#: Quartiles (Q1, median, Q3) of the paper's training data, in TAGS order and natural units (f-number, seconds, mm, ISO).
+#: Quartiles (Q1, median, Q3) of the paper's training data in natural units (f-number, seconds, mm, ISO).
 PAPER_QUARTILES: dict[str, tuple[float, float, float]] = {
     "aperture": (2.9, 4.5, 5.7),
     "exposure_time": (1 / 500, 1 / 200, 1 / 60),
@@ -147,19 +147,26 @@ def _planes(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected an (H, W, 3) RGB array, got {getattr(image, 'shape', type(image))}")
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise ValueError(f"image too small: {image.shape}")
+    if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"expected uint8, or float in [0, 1], got dtype {image.dtype}")
+    # Always a fresh array: the effects below work in place on it.
+    planes = np.empty((3, *image.shape[:2]), dtype=np.float32)
+    planes[...] = image.transpose(2, 0, 1)
     if image.dtype == np.uint8:
-        return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) * np.float32(1 / 255)
-    if np.issubdtype(image.dtype, np.floating):
-        return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
-    raise ValueError(f"expected uint8, or float in [0, 1], got dtype {image.dtype}")
+        planes *= np.float32(1 / 255)
+    return planes
 
 
 def _image(planes: np.ndarray, like: np.ndarray) -> np.ndarray:
     """Planes back to (H, W, 3) in the dtype of ``like`` (uint8 in -> uint8 out, rounded and clipped)."""
-    hwc = planes.transpose(1, 2, 0)
-    if like.dtype == np.uint8:
-        return (np.clip(hwc, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return np.ascontiguousarray(hwc, dtype=like.dtype)
+    if like.dtype != np.uint8:
+        return np.ascontiguousarray(planes.transpose(1, 2, 0), dtype=like.dtype)
+    np.clip(planes, 0.0, 1.0, out=planes)  # in place: planes are always our own temporaries
+    planes *= 255.0
+    planes += 0.5
+    out = np.empty((*planes.shape[1:], 3), dtype=np.uint8)
+    out[...] = planes.transpose(1, 2, 0)  # truncation after +0.5 rounds
+    return out
 
 
 def _scale(width: int) -> float:
@@ -190,10 +197,14 @@ def noise_params(iso: float, *, a100: float = 1e-4, b100: float = 2e-6) -> tuple
 
 
 def _noise(lin: np.ndarray, iso: float, rng: np.random.Generator, a100: float, b100: float) -> np.ndarray:
+    """In place on ``lin``. (In-place arithmetic throughout this module: fresh 200 kB temporaries cost page faults.)"""
     a, b = noise_params(iso, a100=a100, b100=b100)
-    std = np.sqrt(lin * np.float32(a) + np.float32(b))
-    out = lin + std * rng.standard_normal(lin.shape, dtype=np.float32)
-    return np.clip(out, 0.0, 1.0, out=out)
+    std = lin * np.float32(a)
+    std += np.float32(b)
+    np.sqrt(std, out=std)
+    std *= rng.standard_normal(lin.shape, dtype=np.float32)
+    lin += std
+    return np.clip(lin, 0.0, 1.0, out=lin)
 
 
 def sensor_noise(image: np.ndarray, iso: float, rng: np.random.Generator, *, linear: bool = False,
@@ -258,7 +269,7 @@ def line_kernel(length: float, angle: float) -> np.ndarray:
 def _pad_reflect(p: np.ndarray, c: int) -> np.ndarray:
     """``np.pad(p, ((0, 0), (c, c), (c, c)), mode="reflect")`` without np.pad's overhead on small images."""
     h, w = p.shape[1:]
-    if c >= min(h, w):
+    if c > min(h, w) - 2:  # the slicing below needs c <= size - 2
         return np.pad(p, ((0, 0), (c, c), (c, c)), mode="reflect")
     out = np.empty((p.shape[0], h + 2 * c, w + 2 * c), dtype=p.dtype)
     out[:, c:c + h, c:c + w] = p
@@ -276,10 +287,10 @@ def _shake(p: np.ndarray, length: float, angle: float) -> np.ndarray:
     c = k.shape[0] // 2
     h, w = p.shape[1:]
     padded = _pad_reflect(p, c)
-    out = np.zeros_like(p)
+    out, tap = np.zeros_like(p), np.empty_like(p)
     # A line kernel has few non-zero taps: summing shifted copies beats a dense 2-D convolution.
     for dy, dx in zip(*np.nonzero(k > 1e-6)):
-        out += np.float32(k[dy, dx]) * padded[:, dy:dy + h, dx:dx + w]
+        out += np.multiply(padded[:, dy:dy + h, dx:dx + w], np.float32(k[dy, dx]), out=tap)
     return out
 
 
@@ -331,7 +342,10 @@ def _defocus(p: np.ndarray, sigma: float, face_mask: Optional[np.ndarray]) -> np
     if sigma < 0.3:
         return p
     blurred = ndimage.gaussian_filter(p, sigma=(0, sigma, sigma), mode="reflect", truncate=3.0)
-    return blurred + m * (p - blurred)
+    p -= blurred  # in place: p = blurred + m * (p - blurred)
+    p *= m
+    p += blurred
+    return p
 
 
 def defocus_background(image: np.ndarray, aperture: float, face_mask: Optional[np.ndarray] = None, *,
@@ -390,11 +404,17 @@ def _distort(p: np.ndarray, k1: float) -> np.ndarray:
     fy, fx = sy - y0, sx - x0
     flat = p.reshape(3, -1)
     i00 = (y0 * w + x0).astype(np.intp)
-    v00, v01 = np.take(flat, i00, axis=1), np.take(flat, i00 + 1, axis=1)
-    v10, v11 = np.take(flat, i00 + w, axis=1), np.take(flat, i00 + w + 1, axis=1)
-    top = v00 + (v01 - v00) * fx
-    bottom = v10 + (v11 - v10) * fx
-    return (top + (bottom - top) * fy).reshape(3, h, w)
+    top, bottom, right = (np.empty_like(flat) for _ in range(3))
+    for out, i in ((top, i00), (bottom, i00 + w)):  # out = left + (right - left) * fx, in place
+        np.take(flat, i, axis=1, out=out)
+        np.take(flat, i + 1, axis=1, out=right)
+        right -= out
+        right *= fx
+        out += right
+    bottom -= top
+    bottom *= fy
+    top += bottom
+    return top.reshape(3, h, w)
 
 
 def radial_distortion(image: np.ndarray, focal_length: float, *, max_k1: float = 0.08) -> np.ndarray:
@@ -424,6 +444,20 @@ def jpeg(image: np.ndarray, quality: int = 90) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------- all together
+def effect_sizes(tags: TagsLike, width: int = REFERENCE_WIDTH) -> dict[str, float]:
+    """The size of every effect :func:`simulate` applies for ``tags`` at ``width`` px (a table for chapter 3)."""
+    aperture, exposure_time, focal_length, iso = as_tag_array(tags)
+    a, b = noise_params(iso)
+    return {
+        "noise_std_mid_grey": float(np.sqrt(a * 0.5 ** 2 + b)),  # linear-light std at display mid grey
+        "brightness_gain": exposure_gain(exposure_time),
+        "motion_blur_px": blur_length_px(exposure_time, width),
+        "background_blur_sigma_px": defocus_sigma_px(aperture, width),
+        "vignetting_corner_loss": vignette_strength(aperture),
+        "distortion_k1": distortion_k1(focal_length),
+    }
+
+
 def simulate(image: np.ndarray, tags: TagsLike, rng: np.random.Generator, *,
              face_mask: Optional[np.ndarray] = None, jpeg_quality: Optional[int] = 90) -> np.ndarray:
     """Render a uint8 (H, W, 3) face as if shot with ``tags`` (chapter 3); returns uint8 (H, W, 3).
@@ -443,9 +477,9 @@ def simulate(image: np.ndarray, tags: TagsLike, rng: np.random.Generator, *,
     p = _distort(p, distortion_k1(focal_length))
     p = _defocus(p, defocus_sigma_px(aperture, w), face_mask)
     p = _shake(p, blur_length_px(exposure_time, w), rng.uniform(0.0, np.pi))
-    lin = p * p
+    lin = np.multiply(p, p, out=p)
     lin *= _vignette_map(h, w, aperture, 1.0) * np.float32(exposure_gain(exposure_time))
     np.minimum(lin, 1.0, out=lin)  # the pixel saturates before read-out
     lin = _noise(lin, iso, rng, 1e-4, 2e-6)
-    out = _image(np.sqrt(lin), image)
+    out = _image(np.sqrt(lin, out=lin), image)
     return out if jpeg_quality is None else jpeg(out, jpeg_quality)

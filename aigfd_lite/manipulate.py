@@ -28,9 +28,9 @@ from scipy import ndimage as ndi
 MANIPULATIONS = ("eye_flip", "mouth_flip_h", "mouth_flip_v", "warp")
 LABELS = ("real",) + MANIPULATIONS
 
-#: Corner landmarks (iBUG 68 order, 0-based). "left"/"right" are as seen in the image (menpo's labels):
-#: points 36-41 are the eye on the image's left. "eye" is the published code's single eye (42/45).
-CORNERS = {"left_eye": (36, 39), "right_eye": (42, 45), "eye": (42, 45), "mouth": (48, 54)}
+#: Corner landmarks (iBUG 68 order, 0-based), named from the subject's side like aigfd_lite.landmarks: the subject's
+#: right eye (36-41) is on the image's left. "eye" is the published code's single eye (42/45).
+CORNERS = {"right_eye": (36, 39), "left_eye": (42, 45), "eye": (42, 45), "mouth": (48, 54)}
 MARGIN_PX = 5
 MASK_RATIOS = (0.75, 1.0, 1.0, 1.0)
 ERODE_SIZE = 15
@@ -317,7 +317,7 @@ def scale_landmarks(landmarks: np.ndarray, from_shape: tuple[int, ...], size: in
 
 def _used_points(kind: str, eyes: str) -> tuple[int, ...]:
     if kind == "eye_flip":
-        return CORNERS["left_eye"] + CORNERS["right_eye"] if eyes == "both" else CORNERS["eye"]
+        return CORNERS["right_eye"] + CORNERS["left_eye"] if eyes == "both" else CORNERS["eye"]
     if kind in ("mouth_flip_h", "mouth_flip_v"):
         return CORNERS["mouth"]
     return ()
@@ -363,7 +363,7 @@ def manipulate(image: np.ndarray, landmarks: Optional[np.ndarray], kind: str, rn
         return piecewise_affine(image, rng, backend=warp_backend)
     ratio = draw_ratio(rng)
     if kind == "eye_flip":
-        parts = ("left_eye", "right_eye") if eyes == "both" else ("eye",)
+        parts = ("right_eye", "left_eye") if eyes == "both" else ("eye",)
         out = image
         for part in parts:
             out = blend_flip(out, region_box(lm, part, image.shape), "horizontal", ratio)

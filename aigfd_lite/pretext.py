@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .models import CLIP_MEAN, CLIP_STD, TAGS
 
 #: Random streams: one per purpose, so drawing tags never shifts the manipulation draws (and vice versa).
-_STREAM_TAGS, _STREAM_CAMERA, _STREAM_ITEM = 0, 1, 2
+_STREAM_TAGS, _STREAM_CAMERA, _STREAM_ITEM, _STREAM_POOL = 0, 1, 2, 3
 
 
 def to_tensor(image: np.ndarray, input_size: int) -> torch.Tensor:
@@ -59,13 +59,17 @@ class PretextDataset(torch.utils.data.Dataset):
     manipulation (score it with a balanced accuracy: real and manipulated items count half each). Items:
     ``(image (3, S, S) float, tags (4,) float32, label 0/1
     int64, kind index int64)``; kind indices follow :data:`aigfd_lite.manipulate.LABELS`.
+    ``variants_per_kind=None`` manipulates every item afresh (its jitter seeded by (seed, epoch, index));
+    ``k`` draws each training item from a pool of ``k`` seeded manipulations per face and kind (see :meth:`variant`),
+    which makes the data pipeline cheap enough for 2 CPU cores.
 
     ``manipulate``, ``simulate`` and ``sample_tags`` default to the package's functions; tests pass stand-ins.
     """
 
     def __init__(self, images: np.ndarray, landmarks: np.ndarray, tags: np.ndarray, has_exif: np.ndarray, *,
                  seed: int = 42, input_size: int = 224, real_fraction: float = 0.5, simulate_camera: bool = True,
-                 symmetric: bool = True, schedule: str = "random", labels: Sequence[str] | None = None,
+                 symmetric: bool = True, schedule: str = "random", variants_per_kind: int | None = None,
+                 labels: Sequence[str] | None = None,
                  manipulate: Callable[..., np.ndarray] | None = None,
                  simulate: Callable[..., np.ndarray] | None = None,
                  sample_tags: Callable[..., np.ndarray] | None = None,
@@ -80,6 +84,8 @@ class PretextDataset(torch.utils.data.Dataset):
             raise ValueError(f"schedule must be 'random' or 'every_kind', got {schedule!r}")
         if not 0.0 <= real_fraction <= 1.0:
             raise ValueError(f"real_fraction must lie in [0, 1], got {real_fraction}")
+        if variants_per_kind is not None and variants_per_kind < 1:
+            raise ValueError(f"variants_per_kind must be None (fresh every item) or >= 1, got {variants_per_kind}")
         if manipulate is None or labels is None or sample_kind is None:
             from . import manipulate as manip_module
 
@@ -106,6 +112,8 @@ class PretextDataset(torch.utils.data.Dataset):
             rng = np.random.default_rng([self.seed, _STREAM_TAGS, int(i)])
             self.tags[i] = np.asarray(sample_tags(rng, 1), dtype=np.float32).reshape(4)
         self._rendered: dict[int, np.ndarray] = {}  # per-process cache: each face is "photographed" once
+        self.variants_per_kind = variants_per_kind
+        self._pool: dict[tuple[int, int, int], np.ndarray] = {}  # (face, kind, variant) -> manipulated image
 
     def __len__(self) -> int:
         return len(self.labels) * len(self.images) if self.schedule == "every_kind" else len(self.images)
@@ -137,11 +145,37 @@ class PretextDataset(torch.utils.data.Dataset):
             kind = self.labels[int(kind)]
         return index, kind, rng
 
+    def variant(self, face: int, kind_index: int, variant: int) -> np.ndarray:
+        """One pooled manipulation of a face, seeded by (seed, face, kind, variant) alone: the same in every epoch,
+        worker and resumed run. The pool is the published code's approach (one precomputed image per manipulation
+        and face), with ``variants_per_kind`` of them; real faces have a single, deterministic version."""
+        key = (face, kind_index, variant if kind_index else 0)
+        if key not in self._pool:
+            rng = np.random.default_rng([self.seed, _STREAM_POOL, *key])
+            image = self._manipulate(self.photo(face), self.landmarks[face], self.labels[kind_index], rng,
+                                     symmetric=self.symmetric)
+            self._pool[key] = np.asarray(image, dtype=np.uint8)
+        return self._pool[key]
+
+    def warm(self, progress: bool = False) -> None:
+        """Render every face's photo (and fill the manipulation pool) now, e.g. before DataLoader workers fork."""
+        from tqdm.auto import tqdm
+
+        for face in tqdm(range(len(self.images)), desc="pretext cache", disable=not progress, leave=False):
+            self.photo(face)
+            if self.variants_per_kind is not None:
+                for kind_index in range(len(self.labels)):
+                    for v in range(self.variants_per_kind if kind_index else 1):
+                        self.variant(face, kind_index, v)
+
     def raw_item(self, index: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Item ``index`` before resizing and normalisation: (uint8 image, tags, label, kind index)."""
         face, kind, rng = self.item_kind(index)
-        image = self._manipulate(self.photo(face), self.landmarks[face], kind, rng, symmetric=self.symmetric)
         kind_index = self.labels.index(kind)
+        if self.variants_per_kind is not None and self.schedule == "random":
+            image = self.variant(face, kind_index, int(rng.integers(self.variants_per_kind)))
+        else:
+            image = self._manipulate(self.photo(face), self.landmarks[face], kind, rng, symmetric=self.symmetric)
         return np.asarray(image, dtype=np.uint8), self.tags[face].copy(), int(kind_index != 0), kind_index
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -201,4 +235,5 @@ def build_pretext_dataset(cfg: Any, split: str = "train", schedule: str = "rando
         images, landmarks, tags, has = images[:cap], landmarks[:cap], tags[:cap], has[:cap]
     return PretextDataset(images, landmarks, tags, has, seed=cfg.seed, input_size=cfg.input_size,
                           real_fraction=cfg.real_fraction, simulate_camera=cfg.simulate_camera,
-                          symmetric=cfg.symmetric_resampling, schedule=schedule)
+                          symmetric=cfg.symmetric_resampling, schedule=schedule,
+                          variants_per_kind=getattr(cfg, "variants_per_kind", None) if split == "train" else None)

@@ -32,7 +32,7 @@ class Profile:
     ranker_batch: int = 32  # images per minibatch of the tiny ranker (all i<j pairs inside it)
 
     # Chapter 3: faces, landmarks, manipulations, camera simulator
-    landmark_backend: str = "dlib"  # "dlib" (offline) or "fan" (face-alignment, downloads weights)
+    landmark_backend: str = "fan"  # "fan" (the paper's; face-alignment downloads weights) or "dlib" (offline)
     face_size: int = 128  # FDF crops are 128 px
     crop_scale: float = 1.3  # box enlarged 1.3x about its centre
     min_face_px: int = 64  # smaller detections are counted and skipped
@@ -51,6 +51,7 @@ class Profile:
     eps: float = 1e-6
     num_workers: int = 8
     max_train_items: Optional[int] = None  # cap on training faces (None: all)
+    variants_per_kind: Optional[int] = None  # None: each item manipulated afresh; k: a seeded pool of k per face+kind
     checkpoint_every_steps: int = 500
     feature_dim: int = 768
 
@@ -87,6 +88,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "full": dict(device="auto"),
     "lite": dict(
         device="cpu",
+        landmark_backend="dlib",
         input_size=64,
         batch_size=16,
         epochs=3,

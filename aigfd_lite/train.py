@@ -68,6 +68,7 @@ class TrainConfig:
     eps: float = 1e-6
     num_workers: int = 8
     max_train_items: int | None = None
+    variants_per_kind: int | None = None  # None: every item manipulated afresh; k: a pool of k per face and kind
     checkpoint_every_steps: int = 500
     feature_dim: int = 768
     real_fraction: float = 0.5
@@ -219,11 +220,8 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
                             "python_rng": random.getstate()}, ckpt_path)
         write_json_atomic(state_path, state)  # a human-readable mirror of the checkpoint's bookkeeping
 
-    if step < total_steps and hasattr(dataset, "photo"):  # render each face's camera photo once, before forking
-        from tqdm.auto import tqdm
-
-        for face in tqdm(range(len(dataset.images)), desc="camera renderings", disable=not progress, leave=False):
-            dataset.photo(face)
+    if step < total_steps and hasattr(dataset, "warm"):  # camera renderings (and pool) once, before workers fork
+        dataset.warm(progress=progress)
 
     from tqdm.auto import tqdm
 

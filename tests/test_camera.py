@@ -244,5 +244,27 @@ def test_simulate_rejects_bad_images(bad):
         C.simulate(bad, [4.5, 0.005, 50, 400], np.random.default_rng(0))
 
 
+def test_effect_sizes_follow_the_parameter_functions():
+    sizes = C.effect_sizes({"aperture": 2.0, "exposure_time": 1 / 50, "focal_length": 125.0, "iso": 1600.0})
+    assert sizes["brightness_gain"] == pytest.approx(2.0)
+    assert sizes["motion_blur_px"] == pytest.approx(4.0)
+    assert sizes["background_blur_sigma_px"] == pytest.approx(4.0)
+    assert sizes["vignetting_corner_loss"] == pytest.approx(0.25)
+    assert sizes["distortion_k1"] == pytest.approx(C.distortion_k1(125.0)) and sizes["distortion_k1"] > 0
+    assert sizes["noise_std_mid_grey"] == pytest.approx(np.sqrt(1.6e-3 * 0.25 + 2e-6 * 256))
+
+
+@pytest.mark.parametrize("h, w, c", [(128, 128, 3), (10, 12, 5), (6, 6, 4), (6, 6, 5), (5, 5, 7)])
+def test_reflect_padding_matches_numpy(h, w, c):
+    p = np.random.default_rng(0).random((3, h, w)).astype(np.float32)
+    np.testing.assert_array_equal(C._pad_reflect(p, c), np.pad(p, ((0, 0), (c, c), (c, c)), mode="reflect"))
+
+
+def test_small_images_survive_every_effect():
+    tiny = np.random.default_rng(0).integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    out = C.simulate(tiny, [1.4, 1.0, 14.0, 6400.0], np.random.default_rng(0))
+    assert out.shape == tiny.shape
+
+
 def test_simulated_note_says_simulated():
     assert "Simulated" in C.SIMULATED_NOTE and "real EXIF" in C.SIMULATED_NOTE

@@ -131,6 +131,21 @@ def test_fixture_covers_the_real_cameras():
     assert {EXIFTOOL["files"][k]["Make"] for k in keys} >= {"Canon", "SONY", "Panasonic", "SIGMA"}
 
 
+def test_read_exif_agrees_with_piexif_on_real_cameras():
+    """A second, independent parser as cross-check (piexif is not used at run time: see read_exif's docstring)."""
+    checked = 0
+    for key in sorted(k for k in EXIFTOOL["files"] if "/r_" in k or k.startswith("face-api-demo")):
+        raw = piexif.load(str(_fetched(key)))["Exif"]
+        tags = read_exif(_fetched(key))
+        for name, tag in [("aperture", piexif.ExifIFD.FNumber), ("exposure_time", piexif.ExifIFD.ExposureTime),
+                          ("focal_length", piexif.ExifIFD.FocalLength)]:
+            num, den = raw[tag]
+            assert tags[name] == pytest.approx(num / den), (key, name)
+            checked += 1
+        assert tags.iso == raw[piexif.ExifIFD.ISOSpeedRatings]
+    assert checked == 3 * 14
+
+
 def test_empty_camera_file_is_not_an_image():
     (path,) = files("piexif-tests", "*/images/notjpeg.jpg")
     assert path.stat().st_size == 0
@@ -245,7 +260,8 @@ def test_apex_fallback_only_when_direct_tags_absent(tmp_path):
 
 @pytest.mark.parametrize("next_ifd", [0xFFFFFF00, 9, 30])
 def test_broken_thumbnail_ifd_does_not_hide_the_exif_ifd(tmp_path, next_ifd):
-    # IFD0's link to IFD1 points past the end of the data, or into the middle of IFD0
+    # IFD0's link to IFD1 points past the end of the data, or into the middle of IFD0 (exiftool 12.57 reads these
+    # files and warns "Bad IFD1 directory")
     tags = read_exif(jpeg_with(tmp_path / "thumb.jpg", exif_blob(GOOD, next_ifd=next_ifd)))
     assert tags == GOOD_TAGS
 

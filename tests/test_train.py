@@ -137,6 +137,7 @@ def test_training_lowers_the_loss_and_rejects_other_settings_in_a_run_dir(tmp_pa
 
 def test_evaluate_pretext_counts_pairs_and_accuracy():
     ds = dataset(n=10)
+    ds.real_fraction = 1.0  # ranking is measured on real items
     result = evaluate_pretext(model(), ds, batch_size=4, progress=False)
     assert result["ranking_pairs_iso"] == 45  # all 10*9/2 pairs of distinct simulated ISO values
     assert 0.0 <= result["manipulation_balanced_accuracy"] <= 1.0 and result["n_items"] == 10
