@@ -17,6 +17,7 @@ A file that is not an image raises :class:`NotAnImageError` (a ``ValueError``).
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import warnings
 from dataclasses import asdict, dataclass
@@ -119,12 +120,20 @@ class ExifTags:
 # Value cleaning shared by the file reader and the Flickr parser
 
 
+def _fraction_value(num: str, den: Optional[str]) -> Optional[float]:
+    """num/den as a float (exact arithmetic first, so "28/10" is 2.8); None for a zero denominator or junk."""
+    try:
+        value = float(Fraction(num) / Fraction(den) if den is not None else Fraction(num))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
+
+
 def _number(value: Any) -> Optional[float]:
     """A finite float from whatever a reader returns (IFDRational, (num, den), int, numeric string), else None."""
     if isinstance(value, (list, tuple)):
         if len(value) == 2 and all(isinstance(v, int) for v in value):  # a rational as a (num, den) pair
-            num, den = value
-            return num / den if den != 0 else None
+            return _fraction_value(str(value[0]), str(value[1]))
         return _number(value[0]) if len(value) >= 1 else None  # a multi-valued tag: the first value counts
     if isinstance(value, bytes):
         value = value.decode("ascii", errors="replace")
@@ -146,9 +155,9 @@ def _valid(name: str, value: Optional[float]) -> Optional[float]:
 
 
 def _code(value: Any) -> Optional[int]:
-    """An EXIF enumeration code (a non-negative int), else None."""
+    """An EXIF enumeration code (a SHORT: an int in 0..65535), else None."""
     number = _number(value)
-    if number is None or number < 0 or number != int(number):
+    if number is None or not 0 <= number <= 65535 or number != int(number):
         return None
     return int(number)
 
@@ -275,20 +284,12 @@ _PATTERNS = {
 }
 
 
-def _fraction_value(num: str, den: Optional[str]) -> Optional[float]:
-    try:
-        value = Fraction(num) / Fraction(den) if den is not None else Fraction(num)
-    except (ValueError, ZeroDivisionError):
-        return None
-    return float(value)
-
-
 def parse_flickr_value(name: str, text: Any) -> Optional[float]:
     """One ordinal tag from Flickr's formatting, in natural units (f-number, seconds, mm, ISO); else None."""
     if text is None or isinstance(text, bool):
         return None
-    if isinstance(text, (int, float)):
-        return _valid(name, float(text)) if math.isfinite(text) else None
+    if isinstance(text, numbers.Real):
+        return _valid(name, _number(text))
     if not isinstance(text, str):
         return None
     match = _PATTERNS[name].match(text)
@@ -298,13 +299,13 @@ def parse_flickr_value(name: str, text: Any) -> Optional[float]:
 
 
 def _parse_category(name: str, text: Any) -> Optional[int]:
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
+    if isinstance(text, numbers.Real) and not isinstance(text, bool):
         return _code(text)
     if not isinstance(text, str) or not text.strip():
         return None
     key = text.strip().lower()
     if key.isdigit():
-        return int(key)
+        return _code(key)
     names = {v.lower(): k for k, v in CATEGORY_NAMES[name].items()}
     return names.get(key, _CATEGORY_ALIASES[name].get(key))
 
@@ -343,18 +344,10 @@ def _published_number(text: str, head: str = "", tail: str = "") -> Optional[flo
     fraction. Returns None where the published code would raise."""
     body = text.split(head)[-1] if head else text
     body = body.split(tail)[0] if tail else body
-    body = body.strip()
-    if "/" in body:
-        num, _, den = body.partition("/")
-        try:
-            return _fraction_value(num.strip(), den.strip())
-        except ValueError:
-            return None
-    try:
-        value = float(body)
-    except ValueError:
+    if body.count("/") > 1:
         return None
-    return value if math.isfinite(value) else None
+    num, slash, den = body.strip().partition("/")
+    return _fraction_value(num.strip(), den.strip() if slash else None)
 
 
 def published_exposure(text: Any) -> Optional[float]:
@@ -367,9 +360,9 @@ def published_exposure(text: Any) -> Optional[float]:
     tail = body.split("1/")[-1].strip()
     try:
         value = float(tail)
-        return value if math.isfinite(value) else None
     except ValueError:
         return _published_number(body)
+    return value if math.isfinite(value) else None
 
 
 def parse_flickr_exif_published(mapping: Mapping[str, Any], swap_focal_exposure: bool = True) -> ExifTags:

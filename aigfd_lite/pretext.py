@@ -220,7 +220,8 @@ def build_pretext_dataset(cfg: Any, split: str = "train", schedule: str = "rando
     if data_root and corpus is None and split == "train":
         from .fdf import FDFLayout
 
-        return FDFPretextDataset(FDFLayout(data_root), input_size=cfg.input_size)
+        layout = FDFLayout(data_root, real_fraction=cfg.real_fraction, seed=cfg.seed)
+        return FDFPretextDataset(layout, input_size=cfg.input_size)
     if corpus is None:
         from .faces import build_corpus
         from .profiles import resolve

@@ -53,6 +53,7 @@ class Profile:
     max_train_items: Optional[int] = None  # cap on training faces (None: all)
     variants_per_kind: Optional[int] = None  # None: each item manipulated afresh; k: a seeded pool of k per face+kind
     checkpoint_every_steps: int = 500
+    checkpoint_every_epochs: int = 1  # lite: every few epochs (a lite epoch takes seconds, a checkpoint ~1 s)
     feature_dim: int = 768
 
     # Chapters 5-6: detector and results
@@ -90,12 +91,14 @@ PROFILES: dict[str, dict[str, Any]] = {
         device="cpu",
         landmark_backend="dlib",
         input_size=64,
-        batch_size=16,
-        epochs=3,
-        lr=3e-4,
+        batch_size=32,
+        epochs=30,
+        lr=1e-3,
         num_workers=0,
         max_train_items=None,
-        checkpoint_every_steps=20,
+        variants_per_kind=2,
+        checkpoint_every_steps=1000,
+        checkpoint_every_epochs=10,
         n_gmm_fit=200,
         n_test_per_generator=60,
         test_size=64,

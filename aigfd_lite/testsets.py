@@ -209,3 +209,11 @@ def load_test_set(name: str, real_paths: list[Path], fake_paths: list[Path], siz
     if k == 0:
         raise ValueError(f"{name}: no readable image pair")
     return TestSet(name, real[:k], fake[:k], None, True, skipped=len(bad_real) + len(bad_fake))
+
+
+def paper_test_sets(data_root: str | Path, n_per_generator: int = 5_000, seed: int = 2024, size: int = 224,
+                    generators: Optional[Sequence[str]] = None) -> dict[str, TestSet]:
+    """Full profile: every available generator's balanced test set, read from the paper's ``data/`` folder."""
+    layout = PaperLayout(Path(data_root))
+    return {name: load_test_set(name, real, fake, size)
+            for name, (real, fake) in layout.balanced_paths(n_per_generator, seed, generators).items()}

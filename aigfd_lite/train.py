@@ -16,8 +16,8 @@ One flat, typed configuration (:class:`TrainConfig`, built from a profile with o
 AdamW with the paper's settings and a per-step cosine schedule; loss = four all-pairs ranking losses + manipulation
 loss (Eq. 6), each term logged. On CUDA: bf16 autocast where supported, else fp16 with a GradScaler; channels_last;
 pinned memory; worker processes. A checkpoint (model, optimiser, scheduler, scaler, RNG states, step, data position)
-is written atomically every epoch and every ``checkpoint_every_steps`` steps; rerunning resumes exactly, so killing
-the process loses at most the steps since the last checkpoint. CLI for long runs outside a notebook::
+is written atomically every epoch (``checkpoint_every_epochs``) and every ``checkpoint_every_steps`` steps;
+rerunning resumes exactly, so killing the process loses at most the steps since the last checkpoint. CLI for long runs outside a notebook::
 
     python -m aigfd_lite.train --profile full --data-root /data [--run-name ours] [--set batch_size=128 ...]
 """
@@ -70,6 +70,7 @@ class TrainConfig:
     max_train_items: int | None = None
     variants_per_kind: int | None = None  # None: every item manipulated afresh; k: a pool of k per face and kind
     checkpoint_every_steps: int = 500
+    checkpoint_every_epochs: int = 1  # lite epochs take seconds: a 300 MB checkpoint each would dominate
     feature_dim: int = 768
     real_fraction: float = 0.5
     symmetric_resampling: bool = True
@@ -262,7 +263,9 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
                 tick = now
                 bar.update(1)
                 bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}")
-                if step % steps_per_epoch == 0 or step % tcfg.checkpoint_every_steps == 0:
+                epochs_done, in_epoch_now = divmod(step, steps_per_epoch)
+                epoch_end = in_epoch_now == 0 and epochs_done % tcfg.checkpoint_every_epochs == 0
+                if epoch_end or step % tcfg.checkpoint_every_steps == 0 or step == total_steps:
                     save(finished=step == total_steps)
                 if tcfg.stop_after_steps is not None and steps_here >= tcfg.stop_after_steps:
                     os.kill(os.getpid(), signal.SIGKILL)  # simulate a crash: nothing after the last checkpoint

@@ -361,7 +361,7 @@ def test_parse_flickr_full_record_and_categories():
 
 @pytest.mark.parametrize(
     "text", ["F", "", "   ", "F0", "F-2.8", "-5", "0", "1/0 sec", "0/0", "0 mm", "-50 mm", "abc", "nan", "inf",
-             "1/250/2 sec", "F5.6.1", None, [], {"a": 1}, float("nan"), -1, True],
+             "1/250/2 sec", "F5.6.1", "9" * 400, "1/" + "0" * 400, None, [], {"a": 1}, float("nan"), -1, True, 10**400],
 )
 def test_parse_flickr_malformed_gives_none(text):
     tags = parse_flickr_exif({"ISO Speed Ratings": text, "Aperture Value": text, "Exposure Time": text,
@@ -381,6 +381,7 @@ def test_published_exposure_quirk():
     assert published_exposure("2 sec") == published_exposure("1/2 sec") == 2.0  # 2 s and 0.5 s collide
     assert published_exposure("0.5 sec") == 0.5  # seconds, on a different scale from "1/x"
     assert published_exposure("10/1300 sec") == pytest.approx(10 / 1300)
+    assert published_exposure("11/10 sec") == 10.0  # the "1/" inside "11/10" is found too
     assert published_exposure("junk") is None and published_exposure(None) is None
 
 

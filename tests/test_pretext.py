@@ -159,3 +159,40 @@ def test_with_the_real_manipulations_and_camera():
     for i in range(len(ds)):
         x, tags, label, kind = ds[i]
         assert x.shape == (3, 32, 32) and torch.isfinite(x).all() and torch.isfinite(tags).all()
+
+
+def test_fdf_adapter_resizes_and_labels():
+    from aigfd_lite.pretext import FDFPretextDataset
+
+    class Layout:
+        epoch = 0
+
+        def __len__(self):
+            return 3
+
+        def set_epoch(self, epoch):
+            self.epoch = epoch
+
+        def __getitem__(self, i):
+            return np.full((100 + i, 90, 3), 128, np.uint8), np.array([2.8, 0.004, 50, np.nan]), i
+
+    ds = FDFPretextDataset(Layout(), input_size=32)
+    ds.set_epoch(4)
+    assert ds.layout.epoch == 4
+    x, tags, label, kind = ds[2]
+    assert x.shape == (3, 32, 32) and int(label) == 1 and int(kind) == 2 and torch.isnan(tags[3])
+    assert int(ds[0][2]) == 0
+    batch = torch.utils.data.default_collate([ds[i] for i in range(3)])  # variable crop sizes collate after resizing
+    assert batch[0].shape == (3, 3, 32, 32)
+
+
+def test_variant_pool_is_seeded_and_bounded():
+    ds = make_dataset(n=6, variants_per_kind=2)
+    ds.warm()
+    assert len(ds._pool) == 6 * (1 + 4 * 2)
+    images = {ds.raw_item(i)[0].tobytes() for e in range(5) for i in range(6) if not ds.set_epoch(e)}
+    assert len(images) <= len(ds._pool)
+    again = make_dataset(n=6, variants_per_kind=2)
+    assert all(np.array_equal(v, again.variant(*k)) for k, v in ds._pool.items())
+    with pytest.raises(ValueError, match="variants_per_kind"):
+        make_dataset(variants_per_kind=0)

@@ -141,11 +141,12 @@ def test_evaluate_pretext_counts_pairs_and_accuracy():
     result = evaluate_pretext(model(), ds, batch_size=4, progress=False)
     assert result["ranking_pairs_iso"] == 45  # all 10*9/2 pairs of distinct simulated ISO values
     assert 0.0 <= result["manipulation_balanced_accuracy"] <= 1.0 and result["n_items"] == 10
-    assert 0.0 <= result["manipulation_auc"] <= 1.0
+    assert np.isnan(result["manipulation_auc"])  # only real items: AUC undefined, reported as NaN
     assert result["scores"]["iso"].shape == (10,)
     # hand-made scores: ISO ranked perfectly, manipulation always "real" -> ranking 1.0, balanced accuracy 0.5
     result["scores"]["iso"] = result["tags"][:, 3].copy()
     result["scores"]["manipulation"] = np.full(10, -1.0)
+    result["labels"] = np.array([0, 1] * 5)
     result["ranking_accuracy_iso"], result["manipulation_balanced_accuracy"] = 1.0, 0.5
     table = bootstrap_intervals(result, n_resamples=50).set_index("metric")
     assert table.loc["ranking_accuracy_iso", "low"] == table.loc["ranking_accuracy_iso", "high"] == 1.0
