@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import jupytext
+import papermill
 import pytest
 import yaml
 from jupytext.compare import compare_notebooks
@@ -56,6 +57,8 @@ def test_notebook_shape(path):
         assert isinstance(node, ast.Assign), f"{path.name}: parameters cell holds only assignments"
         values[node.targets[0].id] = ast.literal_eval(node.value)  # raises unless a plain value
     assert values.get("profile") == "lite"
+    # papermill must parse every parameter (it silently skips lines it cannot read, e.g. quotes in comments).
+    assert set(papermill.inspect_notebook(str(path))) == set(values), f"{path.name}: papermill misreads parameters"
     # 3. The next cell resolves the profile through the package's table.
     assert re.search(r"resolve\(\s*profile", setup), f"{path.name}: third code cell must call resolve(profile, ...)"
     # Results are data: the notebook saves its measured numbers under its own stem.
