@@ -126,7 +126,7 @@ def _to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
-def train_autoencoder(images: np.ndarray, *, size: int = 32, epochs: int = 150, batch_size: int = 32,
+def train_autoencoder(images: np.ndarray, *, size: int = 32, epochs: int = 60, batch_size: int = 32,
                       lr: float = 2e-3, seed: int = 2024, progress: bool = True
                       ) -> tuple[FaceAutoencoder, pd.DataFrame]:
     """Train :class:`FaceAutoencoder` on uint8 faces (N, H, W, 3), resized to ``size``; L1 reconstruction loss.
@@ -168,7 +168,7 @@ def fingerprint(images: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:12]
 
 
-def fetch_or_train_autoencoder(images: np.ndarray, *, size: int = 32, epochs: int = 150, seed: int = 2024,
+def fetch_or_train_autoencoder(images: np.ndarray, *, size: int = 32, epochs: int = 60, seed: int = 2024,
                                checkpoint_dir: str | Path | None = None, progress: bool = True
                                ) -> tuple[FaceAutoencoder, Optional[pd.DataFrame]]:
     """Load the cached autoencoder for these training images and settings, or train and cache it (atomically).
@@ -206,7 +206,7 @@ def reconstruct(model: FaceAutoencoder, images: np.ndarray, batch_size: int = 12
 
 
 def lite_generators(train_images: np.ndarray, test_images: np.ndarray, *, n_samples: int, seed: int = 2024,
-                    ae_size: int = 32, ae_epochs: int = 150, progress: bool = True) -> dict[str, dict]:
+                    ae_size: int = 32, ae_epochs: int = 60, progress: bool = True) -> dict[str, dict]:
     """The lite generator families, ready for :func:`aigfd_lite.testsets.lite_test_set` (chapters 5 and 6).
 
     Per family: ``"test"`` (generated faces for the test sets), ``"train"`` (other generated faces, only for the

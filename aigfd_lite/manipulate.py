@@ -17,7 +17,6 @@ Randomness comes only from the ``rng`` argument (a ``numpy.random.Generator``): 
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Optional, Union
 
