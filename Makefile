@@ -29,8 +29,9 @@ $(STAMP): requirements-lock.txt pyproject.toml
 
 install: $(STAMP)
 
-data: install  ## fetch the lite data into ~/.cache/aigfd_lite (or $AIGFD_CACHE), verified by sha256
+data: install  ## fetch the lite data into ~/.cache/aigfd_lite (or $AIGFD_CACHE), verified by sha256, and build the face corpus
 	$(PY) -m aigfd_lite.fetch
+	$(PY) -m aigfd_lite.faces
 
 notebooks: data  ## execute the notebooks with papermill into _build/executed/ (PROFILE, DATA_ROOT, PARAMS pass through)
 	$(PY) tools/book.py execute $(NB_PARAMS)

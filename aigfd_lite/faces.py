@@ -439,3 +439,22 @@ def build_corpus(cfg, progress: bool = True, photos: Optional[list[Photo]] = Non
     if cache:
         _save(corpus, rows, settings, folder)
     return corpus
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m aigfd_lite.faces [--profile lite]``: build (or load) the face corpus; ``make data`` runs it."""
+    import argparse
+
+    from .profiles import resolve
+
+    parser = argparse.ArgumentParser(description="Build the lite face corpus into the data cache.")
+    parser.add_argument("--profile", default="lite")
+    args = parser.parse_args(argv)
+    corpus = build_corpus(resolve(args.profile), progress=False)
+    print(corpus_report(corpus).to_string())
+    print(f"{len(corpus)} faces, cache key {corpus.key}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
