@@ -29,7 +29,7 @@ _STREAM_TAGS, _STREAM_CAMERA, _STREAM_ITEM, _STREAM_POOL = 0, 1, 2, 3
 
 def to_tensor(image: np.ndarray, input_size: int) -> torch.Tensor:
     """uint8 (H, W, 3) -> float (3, input_size, input_size): antialiased bilinear resize, CLIP normalisation."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    x = torch.from_numpy(np.require(image, requirements=("C", "W"))).permute(2, 0, 1).float().div_(255.0)
     if x.shape[-2:] != (input_size, input_size):
         x = F.interpolate(x[None], size=(input_size, input_size), mode="bilinear", antialias=True,
                           align_corners=False)[0]
