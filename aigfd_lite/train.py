@@ -17,7 +17,8 @@ AdamW with the paper's settings and a per-step cosine schedule; loss = four all-
 loss (Eq. 6), each term logged. On CUDA: bf16 autocast where supported, else fp16 with a GradScaler; channels_last;
 pinned memory; worker processes. A checkpoint (model, optimiser, scheduler, scaler, RNG states, step, data position)
 is written atomically every epoch (``checkpoint_every_epochs``) and every ``checkpoint_every_steps`` steps;
-rerunning resumes exactly, so killing the process loses at most the steps since the last checkpoint. CLI for long runs outside a notebook::
+rerunning resumes exactly, so killing the process loses at most the steps since the last checkpoint. CLI for long
+runs outside a notebook::
 
     python -m aigfd_lite.train --profile full --data-root /data [--run-name ours] [--set batch_size=128 ...]
 """

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from aigfd_lite import resolve
-from aigfd_lite.train import TrainConfig, bootstrap_intervals, compute_losses, evaluate_pretext, fetch_or_train, load_trained, main
+from aigfd_lite.train import (TrainConfig, bootstrap_intervals, compute_losses, evaluate_pretext, fetch_or_train,
+                              load_trained, main)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +100,8 @@ def test_killed_run_resumes_exactly(tmp_path):
     assert len(log_a) == 12 and (tmp_path / "a" / "final.pt").is_file()
     script = FIXTURE + textwrap.dedent(f'''
         from aigfd_lite.train import TrainConfig, train
-        cfg = TrainConfig(**{dict(tiny_config(stop_after_steps=7).to_json(), betas=(0.9, 0.98), tasks=("exif", "manipulation"))!r})
+        values = {tiny_config(stop_after_steps=7).to_json()!r}
+        cfg = TrainConfig(**dict(values, betas=tuple(values["betas"]), tasks=tuple(values["tasks"])))
         train(cfg, {str(tmp_path / "b")!r}, dataset=dataset(), model=model(), progress=False)
     ''')
     killed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -22,12 +22,20 @@ from aigfd_lite import resolve
 from aigfd_lite.faces import build_corpus
 from aigfd_lite.manipulate import LABELS, make_training_image
 from aigfd_lite.models import build_model
-from aigfd_lite.pretext import build_pretext_dataset, to_tensor
+from aigfd_lite.pretext import PretextDataset, build_pretext_dataset, to_tensor
 from aigfd_lite.train import EpochSampler, TrainConfig, compute_losses
 
 
+class _Uncached(PretextDataset):
+    """A PretextDataset that re-renders the camera photo for every item (no per-face cache)."""
+
+    def photo(self, face: int) -> np.ndarray:
+        self._rendered.pop(face, None)
+        return super().photo(face)
+
+
 def rate(fn, n: int) -> float:
-    """Items per second of ``fn(i)`` over ``n`` items (best of the work, no warm-up excluded beyond one call)."""
+    """Items per second of ``fn(i)`` over ``n`` items (after one warm-up call)."""
     fn(0)
     start = time.perf_counter()
     for i in range(n):
@@ -109,24 +117,27 @@ def main() -> None:
     for name, value in stages.items():
         print(f"  stage {name:28s} {value:9.1f} images/s  ({1000 / value:6.2f} ms/image)")
 
-    # End to end through the DataLoader, camera renderings cached (as in training) and not (first epoch)
+    # End to end through the DataLoader. "fresh": every item is rendered by the camera simulator and manipulated
+    # anew (the cost without any cache); "pooled": the lite setting (camera rendering once per face, a seeded pool
+    # of variants_per_kind manipulations per face and kind, filled before the loop as train() does).
     results = []
     for size in (lite.input_size, 224):
-        tcfg = TrainConfig.from_profile(cfg, input_size=size)
-        batch = lite.batch_size
-        m_rate = model_rate(tcfg, batch, size, args.model_steps)
-        for cached in (False, True):
+        m_rate = model_rate(TrainConfig.from_profile(cfg, input_size=size), lite.batch_size, size, args.model_steps)
+        for mode in ("fresh", "pooled"):
             for w in workers:
-                data = build_pretext_dataset(tcfg, "train", corpus=corpus)
-                if cached:
-                    for face in range(len(data.images)):
-                        data.photo(face)
-                p_rate = loader_rate(data, batch, w, max(2, n // batch))
-                row = dict(input_size=size, batch=batch, workers=w, camera_cached=cached,
+                variants = lite.variants_per_kind if mode == "pooled" else None
+                data = build_pretext_dataset(TrainConfig.from_profile(cfg, input_size=size, variants_per_kind=variants),
+                                             "train", corpus=corpus)
+                if mode == "pooled":
+                    data.warm()
+                else:
+                    data.__class__ = _Uncached
+                p_rate = loader_rate(data, lite.batch_size, w, max(2, n // lite.batch_size))
+                row = dict(input_size=size, batch=lite.batch_size, workers=w, mode=mode,
                            pipeline_images_per_s=p_rate, model_images_per_s=m_rate, ratio=p_rate / m_rate)
                 results.append(row)
-                print(f"  {size:3d} px batch {batch:3d} workers {w} camera {'cached' if cached else 'per item'}: "
-                      f"pipeline {p_rate:7.1f} img/s, model fwd+bwd {m_rate:6.1f} img/s, ratio {p_rate / m_rate:5.2f}")
+                print(f"  {size:3d} px batch {lite.batch_size:3d} workers {w} {mode:6s}: pipeline {p_rate:7.1f} img/s, "
+                      f"model fwd+bwd {m_rate:6.1f} img/s, ratio {p_rate / m_rate:5.2f}")
     out["end_to_end"] = results
     if args.json:
         with open(args.json, "w") as fh:
