@@ -237,7 +237,7 @@ def extract_features(model: nn.Module, images: np.ndarray | torch.utils.data.Dat
     model.eval().to(device)
     out = np.zeros((n, getattr(model, "feature_dim", 768)), dtype=np.float32)
     done = 0
-    with tqdm(total=n, desc="features", unit="img", disable=not progress) as bar:
+    with tqdm(total=n, desc="features", unit="img", disable=not progress, mininterval=5) as bar:
         for batch in batches:
             x = batch[0] if isinstance(batch, (tuple, list)) else batch
             x = x.to(device, non_blocking=True)

@@ -10,6 +10,7 @@ the face is rendered through the camera simulator with them, so a face always ha
 the same rendering (like a photograph: taken once, manipulated afterwards). The per-item randomness (which
 manipulation, its jitter) is seeded by ``(seed, epoch, index)``, so a resumed run sees exactly the same items. Images
 are resized to ``input_size`` and normalised with CLIP's mean and std; there is no augmentation (as in the paper).
+:func:`evaluate_pretext` and :func:`bootstrap_intervals` measure on held-out faces whether the tasks were learned.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .losses import pairwise_ranking_accuracy
 from .models import CLIP_MEAN, CLIP_STD, TAGS
 
 #: Random streams: one per purpose, so drawing tags never shifts the manipulation draws (and vice versa).
@@ -161,7 +163,8 @@ class PretextDataset(torch.utils.data.Dataset):
         """Render every face's photo (and fill the manipulation pool) now, e.g. before DataLoader workers fork."""
         from tqdm.auto import tqdm
 
-        for face in tqdm(range(len(self.images)), desc="pretext cache", disable=not progress, leave=False):
+        for face in tqdm(range(len(self.images)), desc="pretext cache", disable=not progress, leave=False,
+                         mininterval=5):
             self.photo(face)
             if self.variants_per_kind is not None:
                 for kind_index in range(len(self.labels)):
@@ -238,3 +241,78 @@ def build_pretext_dataset(cfg: Any, split: str = "train", schedule: str = "rando
                           real_fraction=cfg.real_fraction, simulate_camera=cfg.simulate_camera,
                           symmetric=cfg.symmetric_resampling, schedule=schedule,
                           variants_per_kind=getattr(cfg, "variants_per_kind", None) if split == "train" else None)
+
+
+@torch.no_grad()
+def evaluate_pretext(model: ExifManipNet, dataset: torch.utils.data.Dataset, batch_size: int = 64,
+                     device: str = "cpu", progress: bool = True) -> dict[str, Any]:
+    """Held-out evidence of the pretext tasks (chance is 0.5 for every number).
+
+    Pairwise ranking accuracy per tag over all untied, tagged pairs of the dataset's real items (all items if it has
+    none: with ``schedule="every_kind"`` a face's five versions share its tags); manipulation detection at logit
+    0 as a balanced accuracy (mean of the accuracy on real items and on manipulated items, so the class mix of the
+    dataset does not matter), its ROC AUC, and the accuracy per kind.
+    """
+    from sklearn.metrics import roc_auc_score
+    from tqdm.auto import tqdm
+
+    model.eval().to(device)
+    outs: dict[str, list[torch.Tensor]] = {k: [] for k in (*TAGS, "manipulation", "tags", "labels", "kinds")}
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    for images, tags, labels, kinds in tqdm(loader, desc="held-out", disable=not progress):
+        out = model(images.to(device))
+        for k in (*TAGS, "manipulation"):
+            outs[k].append(out[k].float().cpu())
+        outs["tags"].append(tags)
+        outs["labels"].append(labels)
+        outs["kinds"].append(kinds)
+    cat = {k: torch.cat(v) for k, v in outs.items()}
+    result: dict[str, Any] = {}
+    real = cat["labels"] == 0 if (cat["labels"] == 0).any() else torch.ones_like(cat["labels"], dtype=torch.bool)
+    for k, tag in enumerate(TAGS):
+        accuracy, pairs = pairwise_ranking_accuracy(cat[tag][real], cat["tags"][real, k].float())
+        result[f"ranking_accuracy_{tag}"], result[f"ranking_pairs_{tag}"] = accuracy, pairs
+    labels = cat["labels"].numpy()
+    correct = ((cat["manipulation"] > 0).long() == cat["labels"]).numpy()
+    per_class = [correct[labels == c].mean() for c in (0, 1) if (labels == c).any()]
+    result["manipulation_balanced_accuracy"] = float(np.mean(per_class))
+    both = len(per_class) == 2
+    result["manipulation_auc"] = float(roc_auc_score(labels, cat["manipulation"].numpy())) if both else float("nan")
+    result["n_items"] = len(labels)
+    names = getattr(dataset, "labels", None)
+    kinds = cat["kinds"].numpy()
+    for kind in np.unique(kinds):
+        name = names[kind] if names else str(kind)
+        result[f"manipulation_accuracy_{name}"] = float(correct[kinds == kind].mean())
+    groups = [dataset.item_kind(i)[0] for i in range(len(dataset))] if hasattr(dataset, "item_kind") else None
+    result["faces"] = np.asarray(groups if groups is not None else np.arange(len(labels)))
+    result["scores"] = {k: cat[k].numpy() for k in (*TAGS, "manipulation")}
+    result["tags"], result["labels"], result["kinds"] = cat["tags"].numpy(), cat["labels"].numpy(), cat["kinds"].numpy()
+    return result
+
+
+def bootstrap_intervals(result: dict[str, Any], n_resamples: int = 300, level: float = 0.95,
+                        seed: int = 0) -> pd.DataFrame:
+    """Percentile bootstrap intervals of :func:`evaluate_pretext`'s accuracies, resampling *faces* (a face's items
+    and pairs move together, since they are not independent). Columns: metric, value, low, high."""
+    faces = result["faces"]
+    unique = np.unique(faces)
+    members = {f: np.flatnonzero(faces == f) for f in unique}
+    rng = np.random.default_rng(seed)
+    names = [f"ranking_accuracy_{t}" for t in TAGS] + ["manipulation_balanced_accuracy"]
+    draws: dict[str, list[float]] = {n: [] for n in names}
+    labels, scores, tags = result["labels"], result["scores"], result["tags"]
+    for _ in range(n_resamples):
+        idx = np.concatenate([members[f] for f in rng.choice(unique, len(unique), replace=True)])
+        real = idx[labels[idx] == 0] if (labels[idx] == 0).any() else idx
+        for k, tag in enumerate(TAGS):
+            accuracy, _ = pairwise_ranking_accuracy(torch.from_numpy(scores[tag][real]),
+                                                    torch.from_numpy(tags[real, k].astype(np.float64)))
+            draws[f"ranking_accuracy_{tag}"].append(accuracy)
+        correct = (scores["manipulation"][idx] > 0).astype(int) == labels[idx]
+        per_class = [correct[labels[idx] == c].mean() for c in (0, 1) if (labels[idx] == c).any()]
+        draws["manipulation_balanced_accuracy"].append(float(np.mean(per_class)))
+    tail = (1 - level) / 2 * 100
+    rows = [{"metric": n, "value": result[n], "low": np.nanpercentile(draws[n], tail),
+             "high": np.nanpercentile(draws[n], 100 - tail)} for n in names]
+    return pd.DataFrame(rows)

@@ -9,7 +9,8 @@ Taught in chapter 4 (``book/04_pretraining.md``). Public API, used by chapters 5
   resuming a partial run. ``tasks=("exif",)`` or ``("manipulation",)`` trains the ablations of Tables II-III; give
   each its own ``run_name``. The model is returned in eval mode on the CPU.
 * ``load_trained(cfg, run_name) -> model``: the finished model, or ``FileNotFoundError``.
-* ``evaluate_pretext(model, dataset, ...) -> dict``: held-out pairwise ranking accuracy per tag, manipulation accuracy.
+* ``evaluate_pretext(model, dataset, ...) -> dict``: held-out pairwise ranking accuracy per tag, manipulation accuracy;
+  ``bootstrap_intervals(result)`` their face-level bootstrap intervals (both live in :mod:`aigfd_lite.pretext`).
 * Features for the detector: :func:`aigfd_lite.models.extract_features` (``input_size=cfg.input_size``).
 
 One flat, typed configuration (:class:`TrainConfig`, built from a profile with overrides that reject unknown keys);
@@ -42,8 +43,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .losses import manipulation_loss, pairwise_ranking_accuracy, pairwise_ranking_loss, total_loss
+from .losses import manipulation_loss, pairwise_ranking_loss, total_loss
 from .models import TAGS, TASKS, ExifManipNet, build_model, check_tasks
+from .pretext import bootstrap_intervals, evaluate_pretext  # re-exported: part of this module's public API
 from .results import build_dir, write_json_atomic
 
 #: Fields that change how a run executes but not what it computes: a resumed run may differ in these.
@@ -230,7 +232,7 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
     steps_here = 0
     model.train()
     with tqdm(total=total_steps, initial=step, desc=f"pretraining {tcfg.profile}", unit="step",
-              disable=not progress) as bar:
+              disable=not progress, mininterval=10) as bar:  # few refreshes: notebooks store each one
         while step < total_steps:
             epoch, in_epoch = divmod(step, steps_per_epoch)
             if hasattr(dataset, "set_epoch"):
@@ -263,7 +265,7 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
                              "images_per_s": len(images) / (now - tick), "elapsed_seconds": elapsed})
                 tick = now
                 bar.update(1)
-                bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}")
+                bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", refresh=False)
                 epochs_done, in_epoch_now = divmod(step, steps_per_epoch)
                 epoch_end = in_epoch_now == 0 and epochs_done % tcfg.checkpoint_every_epochs == 0
                 if epoch_end or step % tcfg.checkpoint_every_steps == 0 or step == total_steps:
@@ -314,81 +316,6 @@ def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASK
         log = pd.read_csv(run_dir / "log.csv") if (run_dir / "log.csv").is_file() else pd.DataFrame()
         return load_trained(tcfg, run_name), log
     return train(tcfg, run_dir, progress=progress)
-
-
-@torch.no_grad()
-def evaluate_pretext(model: ExifManipNet, dataset: torch.utils.data.Dataset, batch_size: int = 64,
-                     device: str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Held-out evidence of the pretext tasks (chance is 0.5 for every number).
-
-    Pairwise ranking accuracy per tag over all untied, tagged pairs of the dataset's real items (all items if it has
-    none: with ``schedule="every_kind"`` a face's five versions share its tags); manipulation detection at logit
-    0 as a balanced accuracy (mean of the accuracy on real items and on manipulated items, so the class mix of the
-    dataset does not matter), its ROC AUC, and the accuracy per kind.
-    """
-    from sklearn.metrics import roc_auc_score
-    from tqdm.auto import tqdm
-
-    model.eval().to(device)
-    outs: dict[str, list[torch.Tensor]] = {k: [] for k in (*TAGS, "manipulation", "tags", "labels", "kinds")}
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for images, tags, labels, kinds in tqdm(loader, desc="held-out", disable=not progress):
-        out = model(images.to(device))
-        for k in (*TAGS, "manipulation"):
-            outs[k].append(out[k].float().cpu())
-        outs["tags"].append(tags)
-        outs["labels"].append(labels)
-        outs["kinds"].append(kinds)
-    cat = {k: torch.cat(v) for k, v in outs.items()}
-    result: dict[str, Any] = {}
-    real = cat["labels"] == 0 if (cat["labels"] == 0).any() else torch.ones_like(cat["labels"], dtype=torch.bool)
-    for k, tag in enumerate(TAGS):
-        accuracy, pairs = pairwise_ranking_accuracy(cat[tag][real], cat["tags"][real, k].float())
-        result[f"ranking_accuracy_{tag}"], result[f"ranking_pairs_{tag}"] = accuracy, pairs
-    labels = cat["labels"].numpy()
-    correct = ((cat["manipulation"] > 0).long() == cat["labels"]).numpy()
-    per_class = [correct[labels == c].mean() for c in (0, 1) if (labels == c).any()]
-    result["manipulation_balanced_accuracy"] = float(np.mean(per_class))
-    both = len(per_class) == 2
-    result["manipulation_auc"] = float(roc_auc_score(labels, cat["manipulation"].numpy())) if both else float("nan")
-    result["n_items"] = len(labels)
-    names = getattr(dataset, "labels", None)
-    kinds = cat["kinds"].numpy()
-    for kind in np.unique(kinds):
-        name = names[kind] if names else str(kind)
-        result[f"manipulation_accuracy_{name}"] = float(correct[kinds == kind].mean())
-    groups = [dataset.item_kind(i)[0] for i in range(len(dataset))] if hasattr(dataset, "item_kind") else None
-    result["faces"] = np.asarray(groups if groups is not None else np.arange(len(labels)))
-    result["scores"] = {k: cat[k].numpy() for k in (*TAGS, "manipulation")}
-    result["tags"], result["labels"], result["kinds"] = cat["tags"].numpy(), cat["labels"].numpy(), cat["kinds"].numpy()
-    return result
-
-
-def bootstrap_intervals(result: dict[str, Any], n_resamples: int = 300, level: float = 0.95,
-                        seed: int = 0) -> pd.DataFrame:
-    """Percentile bootstrap intervals of :func:`evaluate_pretext`'s accuracies, resampling *faces* (a face's items
-    and pairs move together, since they are not independent). Columns: metric, value, low, high."""
-    faces = result["faces"]
-    unique = np.unique(faces)
-    members = {f: np.flatnonzero(faces == f) for f in unique}
-    rng = np.random.default_rng(seed)
-    names = [f"ranking_accuracy_{t}" for t in TAGS] + ["manipulation_balanced_accuracy"]
-    draws: dict[str, list[float]] = {n: [] for n in names}
-    labels, scores, tags = result["labels"], result["scores"], result["tags"]
-    for _ in range(n_resamples):
-        idx = np.concatenate([members[f] for f in rng.choice(unique, len(unique), replace=True)])
-        real = idx[labels[idx] == 0] if (labels[idx] == 0).any() else idx
-        for k, tag in enumerate(TAGS):
-            accuracy, _ = pairwise_ranking_accuracy(torch.from_numpy(scores[tag][real]),
-                                                    torch.from_numpy(tags[real, k].astype(np.float64)))
-            draws[f"ranking_accuracy_{tag}"].append(accuracy)
-        correct = (scores["manipulation"][idx] > 0).astype(int) == labels[idx]
-        per_class = [correct[labels[idx] == c].mean() for c in (0, 1) if (labels[idx] == c).any()]
-        draws["manipulation_balanced_accuracy"].append(float(np.mean(per_class)))
-    tail = (1 - level) / 2 * 100
-    rows = [{"metric": n, "value": result[n], "low": np.nanpercentile(draws[n], tail),
-             "high": np.nanpercentile(draws[n], 100 - tail)} for n in names]
-    return pd.DataFrame(rows)
 
 
 def _parse_value(text: str) -> Any:
