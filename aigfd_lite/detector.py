@@ -79,8 +79,12 @@ class GMMDetector(OutlierMixin, BaseEstimator):
             norms = np.linalg.norm(X, axis=1, keepdims=True)
             X = X / np.maximum(norms, 1e-12)  # an all-zero feature stays zero instead of becoming NaN
         if getattr(self, "pca_", None) is not None:
-            X = self.pca_.transform(X)
+            X = self._project(X)
         return X
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        # The projection written out (not PCA.transform), so a reloaded detector computes bit-identical scores.
+        return (X - self.pca_.mean_) @ self.pca_.components_.T
 
     def fit(self, X: np.ndarray, y: None = None) -> "GMMDetector":
         """Fit the mixture on real faces' features ``X`` (n_samples, n_features) and set the threshold."""
@@ -97,7 +101,9 @@ class GMMDetector(OutlierMixin, BaseEstimator):
         Z = self._prepare(X)  # L2 only (pca_ is None)
         if self.pca_components is not None:
             self.pca_ = PCA(n_components=self.pca_components, random_state=self.random_state).fit(Z)
-            Z = self.pca_.transform(Z)
+            # C order, as np.load returns it: the same memory layout makes BLAS give bit-identical projections.
+            self.pca_.components_ = np.ascontiguousarray(self.pca_.components_)
+            Z = self._project(Z)
         self.gmm_ = GaussianMixture(
             n_components=self.n_components,
             covariance_type=self.covariance_type,

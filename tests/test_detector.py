@@ -90,3 +90,12 @@ def test_fit_is_deterministic(data):
     a = GMMDetector(n_components=3).fit(data).score_samples(data)
     b = GMMDetector(n_components=3).fit(data).score_samples(data)
     np.testing.assert_array_equal(a, b)
+
+
+def test_round_trip_identical_in_high_dimension(tmp_path):
+    """PCA on wide features (as in chapter 5) must reload bit-identically too."""
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(150, 768)), rng.normal(size=(20, 768))
+    det = GMMDetector(n_components=3, pca_components=16).fit(X)
+    again = GMMDetector.load(det.save(tmp_path / "wide.npz"))
+    assert np.array_equal(again.score_samples(Y), det.score_samples(Y))
