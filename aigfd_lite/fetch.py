@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .profiles import resolve
+from .results import write_json_atomic
 
 
 class FetchError(RuntimeError):
@@ -179,13 +180,6 @@ def _read_manifest(root: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _write_manifest(root: Path, manifest: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".manifest.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(manifest, fh, indent=2, sort_keys=True)
-    os.replace(tmp, root / "manifest.json")
-
-
 def fetch(name: str, cache: str | Path | None = None) -> Path:
     """Fetch one source (if not cached) and return the folder its files were extracted into.
 
@@ -240,7 +234,7 @@ def fetch(name: str, cache: str | Path | None = None) -> Path:
         "archive": archive.name,
         "files": {n: {"sha256": sha256_of(target / n), "bytes": (target / n).stat().st_size} for n in names},
     }
-    _write_manifest(root, manifest)
+    write_json_atomic(root / "manifest.json", manifest)
     return target
 
 

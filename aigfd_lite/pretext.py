@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .losses import pairwise_ranking_accuracy
-from .models import CLIP_MEAN, CLIP_STD, TAGS
+from .models import CLIP_MEAN, CLIP_STD, TAGS, ExifManipNet
 
 #: Random streams: one per purpose, so drawing tags never shifts the manipulation draws (and vice versa).
 _STREAM_TAGS, _STREAM_CAMERA, _STREAM_ITEM, _STREAM_POOL = 0, 1, 2, 3
