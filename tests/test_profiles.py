@@ -15,7 +15,9 @@ def test_full_follows_the_paper():
 
 def test_lite_shrinks_sizes():
     lite, full = resolve("lite"), resolve("full")
-    assert lite.input_size < full.input_size and lite.epochs < full.epochs and lite.batch_size < full.batch_size
+    # Epochs are not compared: lite makes more passes over ~200 faces than full makes over 130k.
+    assert lite.input_size < full.input_size and lite.batch_size < full.batch_size
+    assert lite.n_gmm_fit < full.n_gmm_fit and lite.n_test_per_generator < full.n_test_per_generator
     assert lite.device == "cpu"
 
 
