@@ -63,8 +63,29 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
-def save_results(stem: str, profile: str, metrics: dict[str, Any]) -> Path:
-    """Write one notebook's measured numbers, with the profile and the time they were measured."""
+def _check_headline(headline: dict[str, Any]) -> list[list[Any]]:
+    """Headline entries are one line each on the status page: a label and a number (or a short text).
+
+    Stored as ``[label, value]`` pairs, so the page keeps the chapter's order (the JSON's keys are sorted).
+    """
+    checked = []
+    for label, value in headline.items():
+        value = _plain(value)
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"headline labels must be non-empty strings, got {label!r}")
+        if value is not None and (isinstance(value, (dict, list)) or isinstance(value, bool)):
+            raise ValueError(f"headline {label!r}: expected a number or a short text, got {value!r}")
+        checked.append([label, value])
+    return checked
+
+
+def save_results(stem: str, profile: str, metrics: dict[str, Any], headline: dict[str, Any] | None = None) -> Path:
+    """Write one notebook's measured numbers, with the profile and the time they were measured.
+
+    ``headline`` holds the few numbers a reader should see first (label -> number); they are saved as ordered
+    ``[label, value]`` pairs and the book's status page lists them with the profile they were measured in.
+    Everything else goes in ``metrics``.
+    """
     path = results_path(stem)
     write_json_atomic(
         path,
@@ -73,6 +94,7 @@ def save_results(stem: str, profile: str, metrics: dict[str, Any]) -> Path:
             "profile": profile,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "python": platform.python_version(),
+            "headline": _check_headline(headline or {}),
             "metrics": metrics,
         },
     )

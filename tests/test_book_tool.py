@@ -32,3 +32,18 @@ def test_unknown_parameter_is_refused():
 def test_unknown_notebook_is_refused():
     with pytest.raises(SystemExit, match="unknown notebook"):
         book.execute(["99_missing"], {}, "python3")
+
+
+def test_status_page_lists_headline_numbers_with_their_profile(tmp_path, monkeypatch):
+    monkeypatch.setattr(book, "RESULTS", tmp_path)
+    (tmp_path / "05_detector.json").write_text(json.dumps(
+        {"notebook": "05_detector", "profile": "lite", "metrics": {},
+         "headline": [["mean AUC", 0.74567], ["a|b", "x"], ["tiny", 2e-10], ["seconds", 144.5]]}))
+    (tmp_path / "06_results.json").write_text(json.dumps({"notebook": "06_results", "profile": "full", "metrics": {}}))
+    page = book.status_page(book.toc_stems())
+    assert "| 05_detector | lite | mean AUC | 0.746 |" in page
+    assert "| 05_detector | lite | a\\|b | x |" in page  # a pipe in a label does not break the table
+    assert "| tiny | 2.0e-10 |" in page and "| seconds | 144 |" in page
+    assert page.index("mean AUC") < page.index("a\\|b") < page.index("tiny")  # the chapter's order
+    assert "06_results |" in page and "| 06_results | " not in page.split("## Headline numbers")[1].split("##")[0]
+    assert "not run" in page  # no timings in this folder

@@ -38,3 +38,19 @@ def test_repo_root_found_from_a_subfolder():
     root = results.repo_root()
     assert root is not None and (root / "_toc.yml").is_file()
     assert results.repo_root(root / "notebooks") == root
+
+
+def test_headline_is_saved_beside_the_metrics(build):
+    results.save_results("99_demo", "lite", {"x": 1}, headline={"mean AUC": np.float64(0.75), "n": 3, "note": "ok"})
+    data = results.load_results("99_demo")
+    # in the chapter's order, not the sorted order of the JSON's keys
+    assert data["headline"] == [["mean AUC", 0.75], ["n", 3], ["note", "ok"]] and data["metrics"] == {"x": 1}
+    results.save_results("99_other", "lite", {"x": 1})
+    assert results.load_results("99_other")["headline"] == []
+
+
+@pytest.mark.parametrize("headline", [{"table": {"a": 1}}, {"list": [1, 2]}, {"": 1}, {"flag": True}])
+def test_headline_refuses_what_is_not_one_number(build, headline):
+    with pytest.raises(ValueError, match="headline"):
+        results.save_results("99_demo", "lite", {}, headline=headline)
+    assert not (build / "results" / "99_demo.json").exists()

@@ -115,6 +115,32 @@ def execute(only: list[str], params: dict, kernel: str) -> None:
         print(f"[book] {stem}: {seconds:.1f} s", flush=True)
 
 
+def _format_value(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if value != 0 and abs(value) < 1e-3:
+            return f"{value:.1e}"
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value).replace("|", "\\|")
+
+
+def headline_section(stems: list[str]) -> list[str]:
+    """The headline numbers each notebook saved (``save_results(..., headline=...)``), read from _build/results/."""
+    lines = ["## Headline numbers", "",
+             "Measured by the notebooks of this build, in the profile of each row; they are not the paper's numbers",
+             "(chapter 6 puts those beside ours).", "",
+             "| notebook | profile | measured | value |", "|---|---|---|---:|"]
+    for stem in stems:
+        res = RESULTS / f"{stem}.json"
+        if not paired(stem) or not res.is_file():
+            continue
+        data = json.loads(res.read_text())
+        for label, value in data.get("headline") or []:
+            lines.append(f"| {stem} | {data.get('profile', '?')} | {_format_value(label)} | {_format_value(value)} |")
+    return lines + [""]
+
+
 def status_page(stems: list[str]) -> str:
     timings_path = RESULTS / "_timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
@@ -132,8 +158,9 @@ def status_page(stems: list[str]) -> str:
         seconds = t.get("seconds")
         total += seconds or 0.0
         lines.append(f"| {stem} | {profile} | {seconds if seconds is not None else 'not run'} | {t.get('finished_at', '')} |")
-    lines += [f"| **total** | | {total:.1f} | |", "", "## Package versions", "", "| package | version |", "|---|---|",
-              f"| python | {platform.python_version()} |"]
+    lines += [f"| **total** | | {total:.1f} | |", ""]
+    lines += headline_section(stems)
+    lines += ["## Package versions", "", "| package | version |", "|---|---|", f"| python | {platform.python_version()} |"]
     for name in VERSIONED:
         try:
             lines.append(f"| {name} | {importlib.metadata.version(name)} |")
