@@ -40,10 +40,13 @@ def test_status_page_lists_headline_numbers_with_their_profile(tmp_path, monkeyp
         {"notebook": "05_detector", "profile": "lite", "metrics": {},
          "headline": [["mean AUC", 0.74567], ["a|b", "x"], ["tiny", 2e-10], ["seconds", 144.5]]}))
     (tmp_path / "06_results.json").write_text(json.dumps({"notebook": "06_results", "profile": "full", "metrics": {}}))
+    (tmp_path / "04_pretraining.json").write_text(json.dumps(  # an older results file: headline as a mapping
+        {"notebook": "04_pretraining", "profile": "lite", "metrics": {}, "headline": {"steps": 360}}))
     page = book.status_page(book.toc_stems())
     assert "| 05_detector | lite | mean AUC | 0.746 |" in page
     assert "| 05_detector | lite | a\\|b | x |" in page  # a pipe in a label does not break the table
     assert "| tiny | 2.0e-10 |" in page and "| seconds | 144 |" in page
     assert page.index("mean AUC") < page.index("a\\|b") < page.index("tiny")  # the chapter's order
+    assert "| 04_pretraining | lite | steps | 360 |" in page
     assert "06_results |" in page and "| 06_results | " not in page.split("## Headline numbers")[1].split("##")[0]
     assert "not run" in page  # no timings in this folder

@@ -136,7 +136,9 @@ def headline_section(stems: list[str]) -> list[str]:
         if not paired(stem) or not res.is_file():
             continue
         data = json.loads(res.read_text())
-        for label, value in data.get("headline") or []:
+        headline = data.get("headline") or []
+        # [label, value] pairs; a results file written before headlines were ordered holds a mapping
+        for label, value in headline.items() if isinstance(headline, dict) else headline:
             lines.append(f"| {stem} | {data.get('profile', '?')} | {_format_value(label)} | {_format_value(value)} |")
     return lines + [""]
 
