@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from aigfd_lite import metrics
 from aigfd_lite.metrics import COLUMNS, detection_metrics, detector_table, metrics_table
 
 REAL = [3.0, 2.0, 0.5]
@@ -56,3 +57,37 @@ def test_detector_table_uses_score_samples_and_threshold():
 
     t = detector_table(Fake(), {"a": (np.c_[REAL], np.c_[FAKE])}, mean=False)
     assert list(t.index) == ["a"] and t.loc["a", "acc"] == pytest.approx(5 / 6)
+
+
+def test_auc_difference_by_hand_and_its_interval():
+    a = (np.array([1.0, 2.0]), np.array([0.0, 3.0]))  # AUC 2/4 = 0.5
+    b = (np.array([2.0, 3.0]), np.array([0.0, 1.0]))  # AUC 1.0
+    assert metrics.auc_difference(a, b, n_resamples=200)["difference"] == pytest.approx(0.5)
+    same = metrics.auc_difference(a, a, n_resamples=200)
+    assert same["difference"] == 0.0 and same["low"] == 0.0 and same["high"] == 0.0
+
+
+def test_auc_difference_interval_excludes_zero_only_for_a_real_difference():
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=60), rng.normal(size=60)
+    clear = metrics.auc_difference((real, fake), (real + 3.0, fake), seed=1)
+    assert clear["pairs"] == 60 and clear["low"] > 0.3
+    noise = metrics.auc_difference((real, fake), (real + rng.normal(0, 0.01, 60), fake), seed=1)
+    assert noise["low"] <= 0.0 <= noise["high"]
+
+
+def test_auc_difference_needs_paired_sets():
+    with pytest.raises(ValueError, match="equally many"):
+        metrics.auc_difference((np.zeros(3), np.ones(3)), (np.zeros(3), np.ones(2)))
+    with pytest.raises(ValueError, match="non-finite"):
+        metrics.auc_difference((np.array([np.nan, 1.0]), np.ones(2)), (np.zeros(2), np.ones(2)))
+
+
+def test_pairwise_auc_equals_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    real, fake = rng.integers(0, 5, 40).astype(float), rng.integers(0, 4, 30).astype(float)  # many ties
+    expected = roc_auc_score(np.r_[np.ones(40), np.zeros(30)], np.r_[real, fake])
+    assert metrics.pairwise_auc(real, fake) == pytest.approx(expected, abs=1e-12)
+    assert metrics.pairwise_auc(REAL, FAKE) == pytest.approx(detection_metrics(REAL, FAKE, 0.0)["auc"])
