@@ -73,7 +73,7 @@ def _check_headline(headline: dict[str, Any]) -> list[list[Any]]:
         value = _plain(value)
         if not isinstance(label, str) or not label:
             raise ValueError(f"headline labels must be non-empty strings, got {label!r}")
-        if value is not None and (isinstance(value, (dict, list)) or isinstance(value, bool)):
+        if isinstance(value, (dict, list, bool)):
             raise ValueError(f"headline {label!r}: expected a number or a short text, got {value!r}")
         checked.append([label, value])
     return checked
