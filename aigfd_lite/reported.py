@@ -1,5 +1,7 @@
-"""The paper's reported numbers, kept as data beside the measured ones (chapter 6).
+"""The papers' reported numbers, kept as data beside the measured ones (chapters 6 and 8).
 
+Tables ``table1``-``table3`` are Zou et al.'s Tables I-III; ``blades_main``, ``blades_auc`` and
+``blades_sensitivity`` are BLADES' accuracy, separability and sensitivity tables (each table names its ``paper``).
 ``aigfd_lite/data/paper_reported.json`` holds, per table, the rows the paper reports: ``rows[name]`` is ``null``
 (not transcribed) or ``{column: {metric: value}}`` with values as fractions in [0, 1]. This module validates the
 file and turns a table into a DataFrame with the same (column, metric) layout as the measured tables, NaN where a
