@@ -41,7 +41,8 @@ SIMULATED_NOTE = (
     "as real as this simulator; real EXIF is used wherever it exists, and the full profile uses FDF's real EXIF."
 )
 
-#: Quartiles (Q1, median, Q3) of the paper's training data in natural units (f-number, seconds, mm, ISO).
+#: Quartiles (Q1, median, Q3) of the training data's EXIF in natural units (f-number, seconds, mm, ISO), as the
+#: published code's comments give them; the paper does not report them. (The name is kept for compatibility.)
 PAPER_QUARTILES: dict[str, tuple[float, float, float]] = {
     "aperture": (2.9, 4.5, 5.7),
     "exposure_time": (1 / 500, 1 / 200, 1 / 60),
@@ -94,14 +95,14 @@ def sample_tags(rng: np.random.Generator, n: int, *, snap: bool = True) -> np.nd
     """Draw ``n`` camera settings, shape ``(n, 4)`` float64 in :data:`TAGS` order (f-number, s, mm, ISO).
 
     Each tag follows a *two-piece log-normal*: ``log x = log Q2 + z * s``, ``z ~ N(0, 1)``, with ``s = log(Q2/Q1) /
-    0.6745`` for ``z < 0`` and ``s = log(Q3/Q2) / 0.6745`` for ``z >= 0``, so its quartiles are exactly the paper's
-    (:data:`PAPER_QUARTILES`) even where they are not symmetric in log space (aperture, exposure time). Tags are
+    0.6745`` for ``z < 0`` and ``s = log(Q3/Q2) / 0.6745`` for ``z >= 0``, so its quartiles are exactly those of
+    :data:`PAPER_QUARTILES` (from the published code's comments) even where they are not symmetric in log space (aperture, exposure time). Tags are
     drawn independently (real settings co-vary; the ranking task only needs each marginal) and clipped to
     :data:`TAG_RANGES`.
 
     With ``snap=True`` (default) aperture, exposure time and ISO are rounded, in log space, to the nearest nominal
     third stop a camera writes into EXIF (e.g. F2.8, 1/250 s, ISO 320) and focal length to whole millimetres, so
-    ties occur as they do in real EXIF; the snapped quartiles stay within ~4 % of the paper's (F2.9 -> F2.8).
+    ties occur as they do in real EXIF; the snapped quartiles stay within ~4 % of the targets (F2.9 -> F2.8).
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")

@@ -1,11 +1,19 @@
 """The losses of the pretext task (Eq. 2-6 of the paper): Thurstone ranking probability, fidelity loss, the pairwise
 ranking loss over a minibatch, the manipulation-classification loss and the overall loss.
 
+Equation -> function (numbering as the book cites the paper): Eq. 1 (pair labels) ->
+:func:`aigfd_lite.exif.pair_labels`; Eq. 2 -> :func:`thurstone_probability`; Eq. 3 -> :func:`fidelity_loss` (and
+its mean over a minibatch's pairs, :func:`pairwise_ranking_loss`); Eq. 4 (the manipulation loss: the fidelity loss
+of the manipulation probability against the binary label) and Eq. 5 (that probability, the sigmoid of the
+manipulation head's output) -> :func:`manipulation_loss`; Eq. 6 (the overall loss) -> :func:`total_loss`.
+
 Taught in chapter 2 (``book/02_fidelity_loss.md``); used by the pretraining loop of chapter 4.
 
-Paper and published code differ in one place here (reference notes, difference 1): the paper's Thurstone model is
-``Phi((s_x - s_y) / sqrt(2))`` (Eq. 2), the code's ``Phi(2 (s_x - s_y))``. Both are offered through ``variant``;
-the paper's is the default.
+Paper and published code differ in three places here (reference notes, differences 1, 4 and 5): the paper's
+Thurstone model is ``Phi((s_x - s_y) / sqrt(2))`` (Eq. 2), the code's ``Phi(2 (s_x - s_y))`` (both offered through
+``variant``; the paper's is the default); the code gives tied pairs the target 0.5 (Eq. 1 has ">=" over ordered
+pairs; see :func:`pairwise_ranking_loss`); and the code adds ``eps`` inside the fidelity loss's roots
+(:data:`FIDELITY_EPS`; the book keeps it).
 """
 from __future__ import annotations
 
@@ -21,9 +29,11 @@ from .exif import ORDINAL_TAGS, pair_labels
 RANKING_TAGS: tuple[str, ...] = tuple(ORDINAL_TAGS)
 #: Keys :func:`total_loss` accepts in ``weights``.
 LOSS_TERMS: tuple[str, ...] = (*RANKING_TAGS, "manipulation")
-#: Added inside both square roots of the fidelity loss, as the published code does. Without it the derivative
-#: d sqrt(u) / du = 1 / (2 sqrt(u)) is infinite at u = 0, i.e. at p_hat = 0 or 1, and one saturated pair would turn
-#: a whole batch's gradient into inf/NaN. With it the derivative is at most 1 / (2 sqrt(1e-8)) = 5000.
+#: Added inside both square roots of the fidelity loss, as the published code does (the paper's Eq. 3 has none).
+#: Without it the derivative d sqrt(u) / du = 1 / (2 sqrt(u)) is infinite at u = 0, i.e. at p_hat = 0 or 1, and one
+#: saturated pair would turn a whole batch's gradient into inf/NaN. With it the derivative is at most
+#: 1 / (2 sqrt(1e-8)) = 5000, and the loss moves down by at most 2 sqrt(eps) = 2e-4 (each root grows by at most
+#: sqrt(eps); both reach it when p and p_hat are 0 or 1).
 FIDELITY_EPS: float = 1e-8
 
 _VARIANTS = ("paper", "code")
@@ -50,9 +60,10 @@ def fidelity_loss(p_hat: torch.Tensor, p: torch.Tensor | float, eps: float = FID
     """Fidelity loss between a predicted probability ``p_hat`` and a target ``p`` (Eq. 3), elementwise.
 
     ``1 - sqrt(p * p_hat + eps) - sqrt((1 - p) * (1 - p_hat) + eps)``: one minus the Bhattacharyya coefficient of the
-    two Bernoulli distributions, so it is 0 when ``p_hat == p`` (up to ``eps``: about -1e-4 when p = p_hat is 0 or
-    1) and at most 1. ``eps`` (:data:`FIDELITY_EPS`, as in the published code) keeps the gradient finite at
-    ``p_hat`` = 0 and 1. No reduction: average it yourself.
+    two Bernoulli distributions, so it is 0 when ``p_hat == p`` and at most 1 (Eq. 3 without ``eps``). ``eps``
+    (:data:`FIDELITY_EPS`, the published code's, not in the paper) keeps the gradient finite at ``p_hat`` = 0 and 1
+    and shifts the value down by at most ``2 sqrt(eps)`` = 2e-4 (e.g. -1e-4 when p = p_hat is 0 or 1; 1 - 2e-4 at
+    the other extreme). No reduction: average it yourself.
     """
     p = torch.as_tensor(p, dtype=p_hat.dtype, device=p_hat.device)
     return 1.0 - torch.sqrt(p * p_hat + eps) - torch.sqrt((1.0 - p) * (1.0 - p_hat) + eps)
@@ -65,9 +76,11 @@ def pairwise_ranking_loss(
 
     ``scores`` (N,) are the ranking head's outputs, ``tags`` (N,) the tag values with NaN for missing tags. The
     labels come from :func:`aigfd_lite.exif.pair_labels` (target 1 / 0 / 0.5 when tag_i is greater / smaller / equal;
-    pairs with a NaN tag are dropped; ``tie=1.0`` gives the paper's literal ">=" in Eq. 1, which makes the target of
-    a tied pair depend on the pairs' order in the batch). Vectorised: one gather and one fidelity evaluation for all
-    pairs; ``variant`` picks the Thurstone model (:func:`thurstone_probability`).
+    pairs with a NaN tag are dropped). The 0.5 on ties is the published code's rule, not the paper's: Eq. 1 gives 1
+    when tag_x >= tag_y, over ordered pairs, so a tied pair appears in both orders with target 1 each time, which is
+    order-free too. ``tie=1.0`` puts Eq. 1's value on the i < j pairs used here, one direction only, which does
+    depend on the order in the batch (exercise in chapter 2). Vectorised: one gather and one
+    fidelity evaluation for all pairs; ``variant`` picks the Thurstone model (:func:`thurstone_probability`).
 
     If no pair is valid (fewer than two tagged images), returns ``scores.sum() * 0``: a zero that is still attached
     to the graph, so ``backward()`` on the overall loss works and the batch simply contributes nothing to this term.
@@ -110,11 +123,11 @@ def pairwise_ranking_accuracy(scores: torch.Tensor, tags: torch.Tensor) -> tuple
 
 
 def manipulation_loss(logits: torch.Tensor, targets: torch.Tensor, form: str = "fidelity") -> torch.Tensor:
-    """Manipulation-classification loss (Eq. 4-5), averaged over the batch. ``targets``: 1 = manipulated, 0 = real.
+    """Manipulation-classification loss (Eq. 4, with Eq. 5's probability), averaged over the batch.
 
-    ``form="fidelity"`` (default, the paper's form; the published code does the same): the manipulation head's
-    logit goes through a sigmoid to a probability ``q_hat`` (Eq. 4) and is scored with the fidelity loss of Eq. 3
-    against the binary label (Eq. 5). ``form="bce"``: ordinary binary cross-entropy on the logit
+    ``targets``: 1 = manipulated, 0 = real. ``form="fidelity"`` (default, the paper's form; the published code does
+    the same): the manipulation head's logit goes through a sigmoid to a probability ``q_hat`` (Eq. 5), which Eq. 4
+    scores with the fidelity loss against the binary label. ``form="bce"``: ordinary binary cross-entropy on the logit
     (``binary_cross_entropy_with_logits``), offered for comparison (chapter 2 plots both).
     ``logits`` may be (N,) or (N, 1). An empty batch gives a graph-attached zero.
     """

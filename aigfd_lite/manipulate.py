@@ -7,7 +7,8 @@ The local flips follow the published recipe (reference notes): a line between th
 box is flipped in place and pasted back through a soft mask (box -> Gaussian blur -> erosion with a 15x15 ellipse ->
 Gaussian blur -> max 1 -> times a ratio from {0.75, 1, 1, 1}).
 
-Defaults follow the paper; options reproduce the published code: ``eyes="one"`` flips only one eye (points 42-45),
+Defaults follow the paper as we read it (it does not say how many eyes its eye flip flips; we flip both); options
+reproduce the published code: ``eyes="one"`` flips only one eye (points 42-45),
 ``vertical="rotate180"`` is the code's "vertical" flip (a flip about both axes). :func:`make_training_image` works at
 224 px like the code; ``symmetric=True`` sends real faces through the same 128 -> 224 -> 128 round trip as the
 manipulated ones (the code resamples only the manipulated ones, a shortcut cue; chapter 3 measures it).
@@ -348,7 +349,8 @@ def manipulate(image: np.ndarray, landmarks: Optional[np.ndarray], kind: str, rn
                warp_backend: str = "fast") -> np.ndarray:
     """Apply one manipulation ("real" is the identity) to an RGB uint8 face with (68, 2) (x, y) landmarks.
 
-    eyes: "both" (the paper: each eye's box flipped horizontally in place, one after the other, one ratio) or
+    eyes: "both" (our reading of the paper's eye flip: each eye's box flipped horizontally in place, one after
+    the other, one ratio) or
     "one" (the published code: only points 42-45). vertical: "flip" (the paper: an up-down flip of the mouth box)
     or "rotate180" (the code). resample: None, a work size (e.g. 224), or (final size, work size): the image (and
     landmarks) go to the work size, are manipulated there and come back bilinearly, like the published code.

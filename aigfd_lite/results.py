@@ -106,3 +106,42 @@ def load_results(stem: str) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no results for {stem!r} at {path}: execute notebooks/{stem}.ipynb first")
     return json.loads(path.read_text())
+
+
+def _key(text: str) -> tuple:
+    """A row or column key of a saved table: tuples are stored as their repr, e.g. "('DCGAN', 'acc')"."""
+    import ast
+
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return (text,)
+    return value if isinstance(value, tuple) else (value,)
+
+
+def baseline_transfer(stem: str = "06_results", metric: str = "acc") -> tuple[Any, str] | None:
+    """Chapter 6's binary baselines as a (trained on) x (tested on) table of ``metric``, and its profile.
+
+    Read from the chapter's saved Table I (rows named "binary baseline trained on <generator>"); ``None`` when
+    chapter 6 has not run in this build or its table holds no such row (chapter 0 then only points forward).
+    """
+    import pandas as pd
+
+    try:
+        data = load_results(stem)
+    except FileNotFoundError:
+        return None
+    cells = {}
+    for row, values in (data.get("metrics", {}).get("table1") or {}).items():
+        name = str(_key(row)[-1])
+        if not name.startswith("binary baseline trained on "):
+            continue
+        for column, value in values.items():
+            generator, *rest = _key(column)
+            if rest == [metric] and generator != "mean" and value is not None:
+                cells[(name.removeprefix("binary baseline trained on "), generator)] = float(value)
+    if not cells:
+        return None
+    table = pd.Series(cells).unstack()
+    table.index.name, table.columns.name = "trained on", "tested on"
+    return table, str(data.get("profile"))

@@ -82,6 +82,15 @@ def test_fidelity_hand_values():
     assert fidelity_loss(t(0.6), t(0.3), eps=0.0).item() == pytest.approx(expected, abs=1e-15)
 
 
+def test_eps_shifts_the_fidelity_loss_by_at_most_two_root_eps():
+    # Each root grows by at most sqrt(eps); both do when p and p_hat sit at opposite ends (p = 1, p_hat = 0).
+    grid = torch.linspace(0, 1, 201, dtype=D)
+    p_hat, p = torch.meshgrid(grid, grid, indexing="ij")
+    shift = fidelity_loss(p_hat, p, eps=0.0) - fidelity_loss(p_hat, p)
+    assert shift.min() >= 0 and shift.max() <= 2 * SQRT_EPS + 1e-15
+    assert shift.max() == pytest.approx(2 * SQRT_EPS, rel=1e-9)
+
+
 def test_fidelity_broadcasts_and_is_bounded():
     p_hat = torch.linspace(0, 1, 101, dtype=D)
     for p in (0.0, 0.5, 1.0):
@@ -154,7 +163,7 @@ def test_vectorised_ranking_loss_matches_double_loop(variant, seed):
 
 
 def test_tie_option_passes_through_to_pair_labels():
-    # A tie with tie=1.0 (the literal ">=" of Eq. 1) has target 1: s_0 - s_1 = sqrt 2 gives p_hat = Phi(1).
+    # A tie with tie=1.0 (Eq. 1's ">=" on the one i < j pair) has target 1: s_0 - s_1 = sqrt 2 gives p_hat = Phi(1).
     scores, tags = t(math.sqrt(2.0), 0.0), t(3.0, 3.0)
     expected_one = 1 - math.sqrt(0.8413447460685429 + 1e-8) - 1e-4
     assert pairwise_ranking_loss(scores, tags, tie=1.0).item() == pytest.approx(expected_one, abs=1e-12)
@@ -210,7 +219,7 @@ def test_pairwise_ranking_accuracy():
     assert math.isnan(acc) and n == 0
 
 
-# --- Eq. 4-5: manipulation loss, Eq. 6: overall loss -----------------------------------------------------------
+# --- Eq. 4 (with Eq. 5's sigmoid): manipulation loss; Eq. 6: overall loss ------------------------------------
 
 
 def test_manipulation_loss_hand_values():

@@ -54,3 +54,19 @@ def test_headline_refuses_what_is_not_one_number(build, headline):
     with pytest.raises(ValueError, match="headline"):
         results.save_results("99_demo", "lite", {}, headline=headline)
     assert not (build / "results" / "99_demo.json").exists()
+
+
+def test_baseline_transfer_reads_chapter_6_table(build):
+    assert results.baseline_transfer() is None  # chapter 6 not run: no claim, no crash
+    table1 = {
+        "('measured, lite', 'ours (GMM, real faces only)')": {"('DCGAN', 'acc')": 0.8},
+        "('measured, lite', 'binary baseline trained on DCGAN')": {
+            "('DCGAN', 'acc')": 0.97, "('autoencoder', 'acc')": 0.545, "('mean', 'acc')": 0.75,
+            "('DCGAN', 'ap')": 0.99},
+    }
+    results.save_results("06_results", "lite", {"table1": table1})
+    table, profile = results.baseline_transfer()
+    assert profile == "lite"
+    assert table.loc["DCGAN"].to_dict() == {"DCGAN": 0.97, "autoencoder": 0.545}
+    results.save_results("06_results", "lite", {"table1": {"('x', 'ours')": {"('DCGAN', 'acc')": 0.8}}})
+    assert results.baseline_transfer() is None
