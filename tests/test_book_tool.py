@@ -50,3 +50,21 @@ def test_status_page_lists_headline_numbers_with_their_profile(tmp_path, monkeyp
     assert "| 04_pretraining | lite | steps | 360 |" in page
     assert "06_results |" in page and "| 06_results | " not in page.split("## Headline numbers")[1].split("##")[0]
     assert "not run" in page  # no timings in this folder
+
+
+def test_pages_that_read_other_results_run_last(monkeypatch, tmp_path):
+    """Chapter 0 quotes chapter 6's measurement, so a whole-book run executes it after chapter 6."""
+    ran = []
+
+    class FakePapermill:
+        @staticmethod
+        def execute_notebook(source, output, **kwargs):
+            ran.append(source.rsplit("/", 1)[-1].removesuffix(".ipynb"))
+
+    monkeypatch.setattr(book, "EXECUTED", tmp_path / "executed")
+    monkeypatch.setattr(book, "RESULTS", tmp_path / "results")
+    import sys
+    monkeypatch.setitem(sys.modules, "papermill", FakePapermill)
+    book.execute([], {}, "python3")
+    assert ran[-1] == "00_introduction" and ran.index("06_results") < ran.index("00_introduction")
+    assert sorted(ran) == sorted(s for s in book.toc_stems() if book.paired(s))
