@@ -285,8 +285,8 @@ def load_or_build(root: Path, *, index: Union[bool, PathLike, None] = None, rebu
     if index is False or (parse is not None and _parser_name(parse) is None):
         return scan(root, progress=False, **settings)
     folder = default_index_dir(root) if index in (None, True) else Path(index).expanduser()
-    resolved = str(Path(root).resolve())
-    key_source = dict(version=INDEX_VERSION, root=resolved, fingerprint=fingerprint(root, settings.get(
+    # The key leaves the path out: the same files re-extracted to the same place (or moved) keep their index.
+    key_source = dict(version=INDEX_VERSION, fingerprint=fingerprint(root, settings.get(
         "image_size", 128)), settings={k: (_parser_name(v) if k == "parse_exif" and v else v)
                                        for k, v in sorted(settings.items())})
     key = hashlib.sha256(json.dumps(key_source, sort_keys=True).encode()).hexdigest()[:16]

@@ -33,6 +33,7 @@ from .fdf_index import EXIF_DIR, LayoutPaths
 PathLike = Union[str, Path]
 FIRST_NAME = 100000  # FDF's image names are integers
 FIRST_PHOTO_ID = 10_000_000_000  # Flickr photo ids are ~11-digit integers
+MAX_LINKS = 60_000  # hard links per pool file (ext4 allows 65,000)
 #: The face box inside a lite corpus crop: the crop is 1.3 x the detector box about its centre.
 CORPUS_BOX = (0.5 - 0.5 / 1.3, 0.5 - 0.5 / 1.3, 0.5 + 0.5 / 1.3, 0.5 + 0.5 / 1.3)
 
@@ -137,8 +138,18 @@ def write_synthetic_tree(root: PathLike, n: int, *, seed: int = 0, manipulated: 
         folder.mkdir(parents=True, exist_ok=True)
     pool = Path(root) / "pool"
     pool.mkdir(exist_ok=True)
-    image = pool / "face.png"
-    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(image)
+    first = pool / "face_0.png"
+    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(first)
+    links = [0]
+
+    def link_image(target: Path) -> None:  # file systems cap links per file (ext4: 65,000): copy every 60,000
+        k = links[0] // MAX_LINKS
+        source = pool / f"face_{k}.png"
+        if not source.exists():
+            shutil.copyfile(first, source)
+        os.link(source, target)
+        links[0] += 1
+
     from .camera import sample_tags
 
     pool_tags = sample_tags(rng, distinct_json)
@@ -152,10 +163,10 @@ def write_synthetic_tree(root: PathLike, n: int, *, seed: int = 0, manipulated: 
     id_map, meta = {}, {}
     for i in range(n):
         name, photo_id = str(FIRST_NAME + i), str(FIRST_PHOTO_ID + i)
-        os.link(image, p.image_dir / f"{name}.png")
+        link_image(p.image_dir / f"{name}.png")
         if manipulated:
             for k in range(4):
-                os.link(image, p.neg_dir / f"{name}_{k}.png")
+                link_image(p.neg_dir / f"{name}_{k}.png")
         os.link(pool_json[i % distinct_json], p.exif_dir / f"{photo_id}.json")
         id_map[name] = photo_id
         meta[name] = {"bounding_box": [round(v, 5) for v in boxes[i]],

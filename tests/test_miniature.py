@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aigfd_lite import resolve
+from aigfd_lite import miniature, resolve
 from aigfd_lite.exif import parse_flickr_exif
 from aigfd_lite.fdf import FDFLayout
 from aigfd_lite.miniature import (FIRST_NAME, fdf_keypoints, flickr_strings, lite_miniature, write_synthetic_tree,
@@ -42,10 +42,12 @@ def test_training_tree_reads_back_through_fdf_layout(tmp_path):
     np.testing.assert_allclose(layout.landmarks(str(FIRST_NAME)), np.full((7, 2), 0.5))
 
 
-def test_synthetic_tree_links_one_image(tmp_path):
+def test_synthetic_tree_links_one_image(tmp_path, monkeypatch):
+    monkeypatch.setattr(miniature, "MAX_LINKS", 150)  # a new pool file every 150 links
     root = write_synthetic_tree(tmp_path, 40, distinct_json=7)
     image = root / "FDF" / "data" / "fdf" / "images" / "128" / f"{FIRST_NAME}.png"
-    assert image.stat().st_nlink == 1 + 40 + 160  # the pool file, 40 faces, 4 manipulated each
+    assert image.stat().st_nlink == 1 + 150  # the pool file and its 150 links
+    assert (tmp_path / "pool" / "face_1.png").stat().st_nlink == 1 + 200 - 150
     layout = FDFLayout(tmp_path, index=False)
     assert len(layout) + sum(layout.skips.values()) == 40
     assert len({tuple(f.tags) for f in layout.faces}) <= 7
