@@ -296,7 +296,11 @@ def apply_init(model: torch.nn.Module, init: str, download_timeout: float = 30.0
     if init == "imagenet":
         return _imagenet(model, "resnet50-imagenet1k-v2", download_timeout)
     if init == "exif-lan":  # as the published code: ImageNet first, the EXIF checkpoint over it, non-strictly
-        _imagenet(model, "resnet50-imagenet1k-v1", download_timeout)
+        try:
+            _imagenet(model, "resnet50-imagenet1k-v1", download_timeout)
+        except WeightsUnavailable as err:
+            raise WeightsUnavailable(f"init='exif-lan' starts from ImageNet ResNet-50, and {err} "
+                                     f"(init='imagenet' needs the same kind of download)") from err
         return load_mapped(model, load_state("exif-lan", timeout=download_timeout), "exif-lan")
     if init == "released":
         return load_mapped(model, load_state("released", timeout=download_timeout), "released")
