@@ -174,10 +174,10 @@ def fetch(name: str, *, cache: Optional[PathLike] = None, sha256: Optional[str] 
         DOWNLOADERS[entry.via](entry.url, tmp, timeout)
         _check(entry, sha256_of(tmp), target, expected)
         os.replace(tmp, target)
-    except (HashMismatch, WeightsUnavailable) as err:
-        if isinstance(err, WeightsUnavailable):
-            raise WeightsUnavailable(f"cannot download {entry.name}: {err}. {_alternatives(entry, target)}") from err
+    except HashMismatch:
         raise
+    except WeightsUnavailable as err:  # gdown missing
+        raise WeightsUnavailable(f"cannot download {entry.name}: {err}. {_alternatives(entry, target)}") from err
     except (OSError, urllib.error.URLError, socket.timeout, ValueError) as err:
         raise WeightsUnavailable(f"cannot download {entry.name} ({entry.url}): {err}. "
                                  f"{_alternatives(entry, target)}") from err
