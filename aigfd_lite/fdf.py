@@ -24,9 +24,9 @@ skipped and counted in ``layout.skips``. The id map is a pickle from a file-shar
 blindly: :func:`load_id_map` uses a restricted unpickler that builds only plain containers and strings/numbers, and
 :func:`convert_id_map` writes a JSON copy that is preferred when present.
 
-The module is split at its seams: :mod:`aigfd_lite.fdf_pickle` (the safe id-map loader), :mod:`aigfd_lite.fdf_index`
-(the one-time index that later starts read in seconds) and this one (the layout as items); every public name stays
-importable from here.
+The module is split at its seams: :mod:`aigfd_lite.fdf_pickle` (the safe id-map loader), :mod:`aigfd_lite.fdf_scan`
+(reading the layout once), :mod:`aigfd_lite.fdf_index` (the index file that later starts read in seconds) and this
+one (the layout as items); every public name stays importable from here.
 """
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ from typing import Any, Callable, Iterator, NamedTuple, Optional, Union
 import numpy as np
 from PIL import Image
 
-from .fdf_index import (EXIF_DIR, EXIF_FIELDS, N_MANIPULATED, FDFIndex, LayoutPaths, fingerprint,  # noqa: F401
-                        load_or_build, scan)
+from .fdf_index import FDFIndex, fingerprint, load_or_build  # noqa: F401
+from .fdf_scan import EXIF_DIR, EXIF_FIELDS, N_MANIPULATED, LayoutPaths, scan  # noqa: F401
 from .fdf_pickle import (SAFE_GLOBALS, RestrictedUnpickler, UnsafePickleError, convert_id_map,  # noqa: F401
                          load_id_map, safe_unpickle)
 
@@ -115,12 +115,17 @@ class FDFLayout:
     chosen version, :meth:`iter_items` every version of every face. ``crop_scale=None`` returns the stored 128 px
     images uncropped; ``require_manipulated=False`` keeps faces whose manipulated files are missing (they then only
     give real items). ``parse_exif`` defaults to :func:`aigfd_lite.exif.parse_flickr_exif`.
+
+    The first start reads the layout into an index file (:mod:`aigfd_lite.fdf_index`; ``index``: None for the default
+    folder, a folder, or False to scan in memory without writing; ``rebuild_index`` forces a new scan;
+    ``index_workers`` processes read the JSON files, default one per CPU at FDF's scale); later starts read that
+    file. ``data_hash`` identifies the data whatever the path is called.
     """
 
     def __init__(self, root: PathLike, *, crop_scale: Optional[float] = 1.3, real_fraction: float = 0.5,
                  seed: int = 42, require_manipulated: bool = True, image_size: int = 128,
                  parse_exif: Optional[Callable[[dict], Any]] = None, index: Union[bool, PathLike, None] = None,
-                 rebuild_index: bool = False, progress: bool = True) -> None:
+                 rebuild_index: bool = False, progress: bool = True, index_workers: Optional[int] = None) -> None:
         if not 0.0 <= real_fraction <= 1.0:
             raise ValueError(f"real_fraction must lie in [0, 1], got {real_fraction}")
         self.root = find_training_root(root)
@@ -135,6 +140,7 @@ class FDFLayout:
         self.epoch = 0
         # One file read at a warm start; built once per layout and settings (aigfd_lite.fdf_index).
         self.index: FDFIndex = load_or_build(self.root, index=index, rebuild=rebuild_index, progress=progress,
+                                             workers=index_workers,
                                              crop=crop_scale is not None, require_manipulated=require_manipulated,
                                              image_size=image_size, parse_exif=parse_exif)
         self.skips: Counter = self.index.skips

@@ -28,7 +28,7 @@ from typing import Mapping, Optional, Sequence, Union
 import numpy as np
 from PIL import Image
 
-from .fdf_index import EXIF_DIR, LayoutPaths
+from .fdf_scan import LayoutPaths
 
 PathLike = Union[str, Path]
 FIRST_NAME = 100000  # FDF's image names are integers

@@ -82,7 +82,7 @@ def _read_exif_json(path: Path) -> None:
 
 def check_training(root: Path, sample: Optional[int] = DEFAULT_SAMPLE, seed: int = 0) -> list[PartReport]:
     """The parts of ``SSL_training_data`` (``root``)."""
-    from ..fdf_index import LayoutPaths, listdir, read_metainfo
+    from ..fdf_scan import LayoutPaths, listdir, read_metainfo
     from ..fdf_pickle import load_id_map
 
     p = LayoutPaths.of(root)
