@@ -7,6 +7,7 @@ string is parsed once per distinct value (FDF repeats a few hundred apertures, e
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -141,6 +142,7 @@ def read_all(paths: list[Path], parse: Callable, workers: Optional[int] = None, 
     out: list = []
     try:
         if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            gc.freeze()  # the workers share this process's objects; the collector must not touch (copy) them
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 for part in pool.imap(_read_chunk, chunks):
                     out += part
@@ -150,6 +152,7 @@ def read_all(paths: list[Path], parse: Callable, workers: Optional[int] = None, 
                 out += _read_chunk(chunk)
                 bar.update(len(chunk))
     finally:
+        gc.unfreeze()
         bar.close()
         _WORKER_READER = None
     return out
@@ -164,13 +167,22 @@ def _hash_arrays(arrays: dict[str, np.ndarray], settings: dict) -> str:
     return digest.hexdigest()
 
 
+def _keep_two_fields(obj: dict) -> Any:
+    # Called by the JSON parser for every object as soon as it is read: a face's entry (a dozen fields) shrinks to
+    # the two fields the loader serves before the next one is read, so memory follows the faces, not the file.
+    if "bounding_box" in obj or "landmark" in obj:
+        return (obj.get("bounding_box"), obj.get("landmark"))
+    return obj
+
+
 def read_metainfo(path: Path) -> dict[str, tuple]:
     """FDF's metadata JSON reduced to name -> (bounding_box, landmark): the two fields the loader serves."""
     with open(path) as fh:
-        meta = json.load(fh)
+        meta = json.load(fh, object_hook=_keep_two_fields)
     if not isinstance(meta, dict):
         raise ValueError(f"{path}: expected a mapping FDF name -> metadata")
-    return {str(k): (v.get("bounding_box"), v.get("landmark")) for k, v in meta.items() if isinstance(v, dict)}
+    return {str(k): (v if isinstance(v, tuple) else (None, None)) for k, v in meta.items()
+            if isinstance(v, (tuple, dict))}
 
 
 def _as_array(value: Any, shape: tuple) -> Optional[np.ndarray]:
@@ -190,7 +202,8 @@ def scan(root: Path, *, crop: bool = True, require_manipulated: bool = True, ima
     started = time.perf_counter()
     p = LayoutPaths.of(Path(root), image_size)
     parse = parse_exif or parse_flickr_exif
-    meta = read_metainfo(p.metainfo) if crop or p.metainfo.is_file() else {}
+    if crop and not p.metainfo.is_file():
+        raise FileNotFoundError(f"{p.metainfo} is needed for the paper's face crop (or pass crop_scale=None)")
     id_map = load_id_map(p.id_map)
     jsons, negs = listdir(p.exif_dir), listdir(p.neg_dir)
     names = sorted((n[:-4] for n in listdir(p.image_dir) if n.endswith(".png")), key=sort_key)
@@ -206,6 +219,7 @@ def scan(root: Path, *, crop: bool = True, require_manipulated: bool = True, ima
         else:
             candidates.append((name, photo_id))
     read = read_all([p.exif_dir / f"{pid}.json" for _, pid in candidates], parse, workers, progress)
+    meta = read_metainfo(p.metainfo) if p.metainfo.is_file() else {}  # after the workers: they fork a small process
     for (name, photo_id), (reason, strings, tags) in zip(candidates, read):
         if reason:
             skips[reason] += 1

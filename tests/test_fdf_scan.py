@@ -52,3 +52,18 @@ def test_scan_counts_every_face(tmp_path):
     build_layout(tmp_path)
     index = fdf_scan.scan(tmp_path / "SSL_training_data")
     assert len(index) + sum(index.skips.values()) == len(FACES)
+
+
+def test_metadata_keeps_two_fields_of_each_entry(tmp_path):
+    path = tmp_path / "fdf_metainfo.json"
+    path.write_text(json.dumps({
+        "0": {"bounding_box": [0.1, 0.2, 0.3, 0.4], "landmark": [[0.5, 0.5]] * 7, "author": "x",
+              "exif": {"nested": {"deep": 1}}, "original_landmark": [[1, 2]] * 7},
+        "1": {"category": "training"},  # no box: kept as (None, None), so it is a counted skip later
+        "2": "not an entry"}))
+    meta = fdf_scan.read_metainfo(path)
+    assert meta["0"] == ([0.1, 0.2, 0.3, 0.4], [[0.5, 0.5]] * 7) and meta["1"] == (None, None)
+    assert "2" not in meta
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="mapping"):
+        fdf_scan.read_metainfo(path)
