@@ -65,4 +65,5 @@ def describe() -> str:
     root = store_root()
     if root is None:
         return f"{STORE_ENV} is not set: artifacts stay in their default places (lost when a Colab runtime stops)"
-    return f"{STORE_ENV}={root}: checkpoints, features, results, weights and the FDF index are kept there"
+    return (f"{STORE_ENV}={root}: every artifact placed with aigfd_lite.storage.store_path is kept there "
+            f"(downloaded weights, the FDF index, ...), one sub-folder per kind")
