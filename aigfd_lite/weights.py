@@ -132,7 +132,10 @@ def _gdrive(url: str, out: Path, timeout: float) -> None:
     except ImportError as err:
         raise WeightsUnavailable("this file is on Google Drive, which needs the gdown package: "
                                  "pip install gdown (Colab has it)") from err
-    result = gdown.download(url, str(out), quiet=True)
+    try:
+        result = gdown.download(url, str(out), quiet=True)
+    except Exception as err:  # gdown >= 5 raises its own FileURLRetrievalError (quota, permission, offline)
+        raise OSError(f"gdown could not download {url}: {err}") from err
     if result is None or not out.is_file() or out.stat().st_size == 0:
         raise OSError(f"gdown could not download {url} (quota exceeded, access denied, or offline)")
 

@@ -144,10 +144,21 @@ def test_google_drive_needs_gdown_and_uses_it(monkeypatch, tmp_path):
     fake.download = lambda url, output, quiet: Path(output).write_bytes(payload) and output
     monkeypatch.setitem(sys.modules, "gdown", fake)
     assert weights.fetch("exif-lan").read_bytes() == payload
-    fake.download = lambda url, output, quiet: None  # gdown's answer to a quota or permission error
+    fake.download = lambda url, output, quiet: None  # older gdown's answer to a quota or permission error
     (weights.cache_dir() / "exif_pretrained.pth").unlink()
     with pytest.raises(WeightsUnavailable, match="quota"):
         weights.fetch("exif-lan")
+
+    class FileURLRetrievalError(Exception):  # what gdown >= 5 raises instead
+        pass
+
+    def refuse(url, output, quiet):
+        raise FileURLRetrievalError("Too many users have viewed or downloaded this file recently")
+
+    fake.download = refuse
+    with pytest.raises(WeightsUnavailable, match="Too many users"):
+        weights.fetch("exif-lan")
+    assert not list(weights.cache_dir().glob("*.part"))
 
 
 def test_store_variable_moves_the_cache(monkeypatch, tmp_path):
