@@ -23,15 +23,15 @@ code's rule), with no parseable tag, without box (when cropping) or without thei
 skipped and counted in ``layout.skips``. The id map is a pickle from a file-sharing site, so it is never unpickled
 blindly: :func:`load_id_map` uses a restricted unpickler that builds only plain containers and strings/numbers, and
 :func:`convert_id_map` writes a JSON copy that is preferred when present.
+
+The module is split at its seams: :mod:`aigfd_lite.fdf_pickle` (the safe id-map loader), :mod:`aigfd_lite.fdf_scan`
+(reading the layout once), :mod:`aigfd_lite.fdf_index` (the index file that later starts read in seconds) and this
+one (the layout as items); every public name stays importable from here.
 """
 from __future__ import annotations
 
-import io
-import json
-import os
-import pickle
-import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Optional, Union
@@ -39,90 +39,12 @@ from typing import Any, Callable, Iterator, NamedTuple, Optional, Union
 import numpy as np
 from PIL import Image
 
-from .camera import TAGS
+from .fdf_index import FDFIndex, fingerprint, load_or_build  # noqa: F401
+from .fdf_scan import EXIF_DIR, EXIF_FIELDS, N_MANIPULATED, LayoutPaths, scan  # noqa: F401
+from .fdf_pickle import (SAFE_GLOBALS, RestrictedUnpickler, UnsafePickleError, convert_id_map,  # noqa: F401
+                         load_id_map, safe_unpickle)
 
 PathLike = Union[str, Path]
-EXIF_DIR = "fdf_ccby2_exif_update_filtered_v2"
-N_MANIPULATED = 4
-
-
-# ------------------------------------------------------------------------------------------------ the id map
-class UnsafePickleError(pickle.UnpicklingError):
-    """The pickle asks to build something other than plain containers, strings and numbers."""
-
-
-#: The only globals a pickle of a plain ``{str: str}`` / ``{str: int}`` mapping (or lists of them) may reference.
-#: Plain dicts, lists, strings and ints need none at all (they have opcodes); these cover the odd set or tuple.
-SAFE_GLOBALS = frozenset({("builtins", name) for name in
-                          ("dict", "list", "tuple", "set", "frozenset", "str", "int", "float", "bool")}
-                         | {("collections", "OrderedDict")})
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """A :class:`pickle.Unpickler` whose ``find_class`` refuses everything outside :data:`SAFE_GLOBALS`.
-
-    A pickle runs code through the callables it names (``os.system``, ``builtins.eval``, ...): refusing every global
-    except a few harmless constructors makes loading an untrusted pickle safe for plain data.
-    """
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in SAFE_GLOBALS:
-            return super().find_class(module, name)
-        raise UnsafePickleError(
-            f"refusing to unpickle {module}.{name}: this loader builds only plain dicts, lists, strings and numbers "
-            f"(an id map needs nothing else). If the file is trusted, convert it elsewhere to JSON "
-            f"(name -> photo id) and place it beside the pickle as id_vs_fdfName.json.")
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickleError("refusing a pickle with persistent ids")
-
-
-def safe_unpickle(data: bytes) -> Any:
-    """Unpickle ``data`` with :class:`RestrictedUnpickler` (raises :class:`UnsafePickleError` on any other global)."""
-    return RestrictedUnpickler(io.BytesIO(data)).load()
-
-
-def _as_id_map(obj: Any, source: PathLike) -> dict[str, str]:
-    if not isinstance(obj, dict):
-        raise ValueError(f"{source}: expected a mapping FDF name -> photo id, got {type(obj).__name__}")
-    out: dict[str, str] = {}
-    for key, value in obj.items():
-        if not isinstance(key, (str, int)) or not isinstance(value, (str, int)) or isinstance(value, bool):
-            raise ValueError(f"{source}: entry {key!r}: {value!r} is not a name -> photo id pair of strings/ints")
-        out[str(key)] = str(value)
-    return out
-
-
-def convert_id_map(pkl_path: PathLike, json_path: Optional[PathLike] = None) -> Path:
-    """Safely read the id-map pickle and write it as JSON (default: beside it, ``.json``); returns the JSON path.
-
-    The write is atomic (temporary file, then rename), so a half-written JSON is never picked up.
-    """
-    pkl_path = Path(pkl_path)
-    json_path = Path(json_path) if json_path is not None else pkl_path.with_suffix(".json")
-    mapping = _as_id_map(safe_unpickle(pkl_path.read_bytes()), pkl_path)
-    fd, tmp = tempfile.mkstemp(dir=json_path.parent, prefix=json_path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(mapping, fh)
-        os.replace(tmp, json_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return json_path
-
-
-def load_id_map(pkl_path: PathLike) -> dict[str, str]:
-    """FDF image name -> Flickr photo id: from the JSON copy beside ``pkl_path`` if present, else the pickle, read
-    with :class:`RestrictedUnpickler`. Keys and values come back as strings."""
-    pkl_path = Path(pkl_path)
-    json_path = pkl_path.with_suffix(".json")
-    if json_path.is_file():
-        with open(json_path) as fh:
-            return _as_id_map(json.load(fh), json_path)
-    if not pkl_path.is_file():
-        raise FileNotFoundError(f"id map not found: neither {json_path} nor {pkl_path}")
-    return _as_id_map(safe_unpickle(pkl_path.read_bytes()), pkl_path)
 
 
 # ------------------------------------------------------------------------------------------------ the layout
@@ -137,7 +59,7 @@ class FDFItem(NamedTuple):
 
 @dataclass(frozen=True)
 class FDFFace:
-    """One usable face: its FDF name, Flickr photo id, parsed tags, raw EXIF strings and image files."""
+    """One usable face: its FDF name, Flickr photo id, parsed tags, the four raw EXIF strings and image files."""
 
     name: str
     photo_id: str
@@ -145,6 +67,7 @@ class FDFFace:
     exif: dict
     real_path: Path
     manipulated_paths: tuple[Path, ...]
+    row: int = -1  # its row in the layout's index
 
 
 def find_training_root(root: PathLike) -> Path:
@@ -159,17 +82,6 @@ def find_training_root(root: PathLike) -> Path:
             return c
     raise FileNotFoundError("no official training layout (SSL_training_data/FDF/data/fdf) under any of "
                             + ", ".join(str(c) for c in candidates))
-
-
-def _listdir(path: Path) -> set[str]:
-    if not path.is_dir():
-        return set()
-    with os.scandir(path) as entries:
-        return {e.name for e in entries}
-
-
-def _sort_key(name: str) -> tuple:
-    return (0, int(name), name) if name.isdigit() else (1, 0, name)
 
 
 def crop_box(box: np.ndarray, width: int, height: int, scale: float = 1.3) -> tuple[int, int, int, int]:
@@ -203,96 +115,43 @@ class FDFLayout:
     chosen version, :meth:`iter_items` every version of every face. ``crop_scale=None`` returns the stored 128 px
     images uncropped; ``require_manipulated=False`` keeps faces whose manipulated files are missing (they then only
     give real items). ``parse_exif`` defaults to :func:`aigfd_lite.exif.parse_flickr_exif`.
+
+    The first start reads the layout into an index file (:mod:`aigfd_lite.fdf_index`; ``index``: None for the default
+    folder, a folder, or False to scan in memory without writing; ``rebuild_index`` forces a new scan;
+    ``index_workers`` processes read the JSON files, default one per CPU at FDF's scale); later starts read that
+    file. ``data_hash`` identifies the data whatever the path is called.
     """
 
     def __init__(self, root: PathLike, *, crop_scale: Optional[float] = 1.3, real_fraction: float = 0.5,
                  seed: int = 42, require_manipulated: bool = True, image_size: int = 128,
-                 parse_exif: Optional[Callable[[dict], Any]] = None) -> None:
+                 parse_exif: Optional[Callable[[dict], Any]] = None, index: Union[bool, PathLike, None] = None,
+                 rebuild_index: bool = False, progress: bool = True, index_workers: Optional[int] = None) -> None:
         if not 0.0 <= real_fraction <= 1.0:
             raise ValueError(f"real_fraction must lie in [0, 1], got {real_fraction}")
-        if parse_exif is None:
-            from .exif import parse_flickr_exif as parse_exif
         self.root = find_training_root(root)
-        data = self.root / "FDF" / "data"
-        self.fdf_dir, self.exif_dir, self.neg_dir = data / "fdf", self.root / EXIF_DIR, data / "face_dataaug_neg"
-        self.image_dir = self.fdf_dir / "images" / str(image_size)
+        paths = LayoutPaths.of(self.root, image_size)
+        self.fdf_dir, self.exif_dir, self.neg_dir = paths.fdf_dir, paths.exif_dir, paths.neg_dir
+        self.image_dir = paths.image_dir
         if not self.image_dir.is_dir():
             raise FileNotFoundError(f"no FDF images at {self.image_dir}")
+        if crop_scale is not None and not paths.metainfo.is_file():
+            raise FileNotFoundError(f"{paths.metainfo} is needed for the paper's face crop (or pass crop_scale=None)")
         self.crop_scale, self.real_fraction, self.seed = crop_scale, float(real_fraction), int(seed)
         self.epoch = 0
-        self.skips: Counter = Counter()
-        self.missing_tags: Counter = Counter()  # kept faces with some (not all) tags unparseable, per tag
-        self.metainfo = self._read_metainfo() if crop_scale is not None else {}
-        self.faces = self._collect(load_id_map(data / "id_vs_fdfName.pkl"), parse_exif, require_manipulated)
+        # One file read at a warm start; built once per layout and settings (aigfd_lite.fdf_index).
+        self.index: FDFIndex = load_or_build(self.root, index=index, rebuild=rebuild_index, progress=progress,
+                                             workers=index_workers,
+                                             crop=crop_scale is not None, require_manipulated=require_manipulated,
+                                             image_size=image_size, parse_exif=parse_exif)
+        self.skips: Counter = self.index.skips
+        self.missing_tags: Counter = self.index.missing_tags  # kept faces with some (not all) tags unparseable
+        self.faces = FaceList(self.index, self.image_dir, self.neg_dir)
+        self._rows: Optional[dict[str, int]] = None
 
-    # -------------------------------------------------------------------------------------------- building
-    def _read_metainfo(self) -> dict:
-        path = self.fdf_dir / "fdf_metainfo.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is needed for the paper's face crop (or pass crop_scale=None)")
-        with open(path) as fh:
-            meta = json.load(fh)
-        if not isinstance(meta, dict):
-            raise ValueError(f"{path}: expected a mapping FDF name -> metadata")
-        # FDF's file has 1.47 M entries with a dozen fields each: keep only the two this loader serves.
-        return {str(k): {f: v[f] for f in ("bounding_box", "landmark") if f in v}
-                for k, v in meta.items() if isinstance(v, dict)}
-
-    def _collect(self, id_map: dict[str, str], parse_exif: Callable, require_manipulated: bool) -> list[FDFFace]:
-        # One directory listing each instead of a stat per face: FDF has 1.4 M faces.
-        jsons, negs = _listdir(self.exif_dir), _listdir(self.neg_dir)
-        names = sorted((n[:-4] for n in _listdir(self.image_dir) if n.endswith(".png")), key=_sort_key)
-        faces = []
-        for name in names:
-            photo_id = id_map.get(name)
-            if photo_id is None:
-                self.skips["no_photo_id"] += 1
-                continue
-            if f"{photo_id}.json" not in jsons:
-                self.skips["no_json"] += 1
-                continue
-            reason, exif, tags = self._tags(self.exif_dir / f"{photo_id}.json", parse_exif)
-            if reason:
-                self.skips[reason] += 1
-                continue
-            if self.crop_scale is not None and not self._has_box(name):
-                self.skips["no_box"] += 1
-                continue
-            neg_names = [f"{name}_{k}.png" for k in range(N_MANIPULATED)]
-            if all(n in negs for n in neg_names):
-                neg_paths = tuple(self.neg_dir / n for n in neg_names)
-            elif require_manipulated:
-                self.skips["no_manipulated"] += 1
-                continue
-            else:
-                neg_paths = ()
-            self.missing_tags.update(t for t, v in zip(TAGS, tags) if np.isnan(v))
-            faces.append(FDFFace(name, photo_id, tags, exif, self.image_dir / f"{name}.png", neg_paths))
-        return faces
-
-    @staticmethod
-    def _tags(path: Path, parse_exif: Callable) -> tuple[str, dict, np.ndarray]:
-        """(skip reason or "", the EXIF strings, tags) for one photo's JSON."""
-        try:
-            with open(path, encoding="utf-8") as fh:
-                record = json.load(fh)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return "bad_json", {}, np.full(len(TAGS), np.nan)
-        exif = record.get("EXIF") if isinstance(record, dict) else None
-        if not isinstance(exif, dict):
-            return "no_exif", {}, np.full(len(TAGS), np.nan)
-        if exif.get("Aperture Value") == "F":  # the published code's rule: an aperture of just "F" is unusable
-            return "aperture_F", exif, np.full(len(TAGS), np.nan)
-        parsed = parse_exif(exif)
-        tags = np.array([np.nan if getattr(parsed, t) is None else float(getattr(parsed, t)) for t in TAGS])
-        return ("no_tags" if np.isnan(tags).all() else ""), exif, tags
-
-    def _has_box(self, name: str) -> bool:
-        try:
-            box = np.asarray(self.metainfo[name]["bounding_box"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError):
-            return False
-        return box.shape == (4,) and bool(np.all(np.isfinite(box)))
+    @property
+    def data_hash(self) -> str:
+        """The data's identity (names, ids, tags, boxes and settings), independent of the path's spelling."""
+        return self.index.data_hash
 
     # -------------------------------------------------------------------------------------------- access
     def __len__(self) -> int:
@@ -302,18 +161,24 @@ class FDFLayout:
         """Items drawn by ``layout[i]`` depend on (seed, epoch, i)."""
         self.epoch = int(epoch)
 
+    def _row(self, name: str) -> Optional[int]:
+        if self._rows is None:  # built on first use only: a dict of every name costs memory at FDF's scale
+            self._rows = {n.decode("utf-8"): i for i, n in enumerate(self.index.names)}
+        return self._rows.get(name)
+
     def box(self, name: str) -> Optional[np.ndarray]:
-        """FDF's face box ``[x0, y0, x1, y1]`` in [0, 1] of the 128 px image (from ``fdf_metainfo.json``), or None."""
-        info = self.metainfo.get(name) if self.metainfo else None
-        return None if not info or "bounding_box" not in info else np.asarray(info["bounding_box"], dtype=np.float64)
+        """A usable face's FDF box ``[x0, y0, x1, y1]`` in [0, 1] of the 128 px image (from ``fdf_metainfo.json``),
+        or None (unknown or skipped face, or no metadata)."""
+        row = self._row(name)
+        box = None if row is None else self.index.boxes[row]
+        return None if box is None or np.isnan(box).any() else box
 
     def landmarks(self, name: str) -> Optional[np.ndarray]:
         """FDF's 7 keypoints (nose, r/l eye, r/l ear, r/l shoulder) as (7, 2) in [0, 1], or None. These are not the
         68 iBUG points the manipulations need; the published manipulated files were made with FAN landmarks."""
-        info = self.metainfo.get(name) if self.metainfo else None
-        if not info or "landmark" not in info:
-            return None
-        return np.asarray(info["landmark"], dtype=np.float64).reshape(-1, 2)
+        row = self._row(name)
+        points = None if row is None else self.index.landmarks[row].astype(np.float64)
+        return None if points is None or np.isnan(points).any() else points
 
     def arrays(self) -> dict[str, np.ndarray]:
         """FDF's own per-split arrays: every ``.npy`` under ``fdf/bounding_box`` and ``fdf/landmarks`` (or a
@@ -336,7 +201,8 @@ class FDFLayout:
         if self.crop_scale is None:
             return image
         # Manipulated files share the real image's framing, so the real face's box crops them too.
-        left, top, right, bottom = crop_box(self.box(face.name), image.shape[1], image.shape[0], self.crop_scale)
+        box = self.index.boxes[face.row] if face.row >= 0 else self.box(face.name)
+        left, top, right, bottom = crop_box(box, image.shape[1], image.shape[0], self.crop_scale)
         return np.ascontiguousarray(image[top:bottom, left:right])
 
     def item(self, index: int, manipulation: int = 0) -> FDFItem:
@@ -360,3 +226,27 @@ class FDFLayout:
                     yield self.item(index, manipulation)
                 except (OSError, ValueError):
                     self.skips["unreadable_image"] += 1
+
+
+class FaceList(Sequence):
+    """The usable faces as :class:`FDFFace` records, made on access from the index's arrays (a list of a million
+    Python objects would cost gigabytes, and DataLoader workers would copy it page by page)."""
+
+    def __init__(self, index: FDFIndex, image_dir: Path, neg_dir: Path) -> None:
+        self.index, self.image_dir, self.neg_dir = index, image_dir, neg_dir
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"face {i} out of range for {len(self)} faces")
+        i = i % len(self)
+        ix = self.index
+        name = ix.name(i)
+        negs = tuple(self.neg_dir / f"{name}_{k}.png" for k in range(int(ix.n_manipulated[i])))
+        exif = {f: v.decode("utf-8") for f, v in zip(EXIF_FIELDS, ix.exif[i])}
+        return FDFFace(name, ix.photo_ids[i].decode("utf-8"), ix.tags[i].copy(), exif,
+                       self.image_dir / f"{name}.png", negs, i)

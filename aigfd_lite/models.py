@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,9 +162,10 @@ def build_model(init: str = "random", feature_dim: int = 768, tasks: Sequence[st
     """The pretext network with the chosen initialisation (chapter 4).
 
     ``init``: ``"random"`` (torchvision's init, seeded by ``seed``), ``"imagenet"`` (torchvision's
-    ``IMAGENET1K_V2`` ResNet-50; downloads on Colab, raises ``RuntimeError`` quickly offline) or a path to a
-    checkpoint (our own or an EXIF-as-language image tower, loaded non-strictly; the report is attached as
-    ``model.load_report``).
+    ``IMAGENET1K_V2`` ResNet-50), ``"exif-lan"`` (the paper's: the authors' EXIF-pretrained checkpoint over
+    ImageNet, non-strictly), ``"released"`` (the authors' trained model) or a path to a checkpoint (ours, the
+    released layout or an EXIF-as-language tower). Downloads go through :mod:`aigfd_lite.weights` (hash-checked;
+    offline a ``RuntimeError`` that names the alternatives); the load report is ``model.load_report``.
     """
     if seed is not None:
         torch.manual_seed(seed)
@@ -173,24 +173,9 @@ def build_model(init: str = "random", feature_dim: int = 768, tasks: Sequence[st
     model.load_report = None
     if init == "random":
         return model
-    if init == "imagenet":
-        weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V2
-        previous = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(download_timeout)  # an unreachable host fails in seconds, not minutes
-        try:
-            state = weights.get_state_dict(progress=False)
-        except Exception as err:  # URLError, socket.timeout, hash mismatch ...
-            raise RuntimeError(
-                f"cannot download torchvision's ImageNet ResNet-50 weights ({weights.url}): {err}. Offline, use "
-                f"init='random' or pass the path of a local checkpoint; on Colab the download works.") from err
-        finally:
-            socket.setdefaulttimeout(previous)
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # the 1000-class classifier
-        missing, unexpected = model.backbone.load_state_dict(state, strict=False)
-        if unexpected or set(missing) != {"fc.weight", "fc.bias"}:
-            raise RuntimeError(f"ImageNet weights do not fit: missing {missing}, unexpected {unexpected}")
-        return model
-    model.load_report = load_checkpoint(model, init)
+    from .weights import apply_init  # imported here: aigfd_lite.weights imports this module
+
+    model.load_report = apply_init(model, init, download_timeout)
     return model
 
 

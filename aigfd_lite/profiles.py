@@ -41,7 +41,7 @@ class Profile:
     simulate_camera: bool = True  # lite: simulated tags for faces without EXIF; full uses FDF's real EXIF
 
     # Chapter 4: pretraining
-    init: str = "random"  # "random", "imagenet" or a path to an EXIF-as-language checkpoint
+    init: str = "random"  # "random", "imagenet", "exif-lan" (the paper's), "released" or a path (aigfd_lite.weights)
     input_size: int = 224
     batch_size: int = 256
     epochs: int = 20
@@ -86,7 +86,7 @@ class Profile:
 
 #: The profile table. ``full`` follows the paper; ``lite`` shrinks sizes so a chapter runs on 2 CPU cores.
 PROFILES: dict[str, dict[str, Any]] = {
-    "full": dict(device="auto"),
+    "full": dict(device="auto", init="exif-lan"),
     "lite": dict(
         device="cpu",
         landmark_backend="dlib",

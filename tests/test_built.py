@@ -38,7 +38,11 @@ def test_executed_copy_has_no_errors(stem):
 def test_page_rendered_with_a_colab_link_to_the_paired_notebook(stem):
     html = (HTML / f"{stem}.html").read_text()
     links = set(re.findall(r"https://colab\.research\.google\.com/github/[^\"']+", html))
-    assert links == {f"https://colab.research.google.com/github/aigfd-lite/aigfd-lite/blob/main/notebooks/{stem}.ipynb"}
+    import set_repository
+
+    url, branch = set_repository.repository()  # _config.yml, the one place
+    repo = url.removeprefix("https://github.com/")
+    assert links == {f"https://colab.research.google.com/github/{repo}/blob/{branch}/notebooks/{stem}.ipynb"}
 
 
 def test_status_page_lists_every_notebook_and_versions():

@@ -47,14 +47,16 @@ def test_tasks_are_checked():
             check_tasks(bad)
 
 
-def test_imagenet_offline_fails_fast_with_clear_error(monkeypatch):
-    import torchvision
+def test_imagenet_offline_fails_fast_with_clear_error(monkeypatch, tmp_path):
+    from aigfd_lite import weights
 
-    def refuse(*args, **kwargs):
+    def refuse(url, out, timeout):
         raise OSError("<urlopen error [Errno -2] Name or service not known>")
 
-    monkeypatch.setattr(torchvision.models.ResNet50_Weights.IMAGENET1K_V2.__class__, "get_state_dict",
-                        lambda self, *a, **k: refuse())
+    monkeypatch.setenv("AIGFD_CACHE", str(tmp_path))
+    monkeypatch.delenv("AIGFD_STORE", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setitem(weights.DOWNLOADERS, "https", refuse)
     started = time.perf_counter()
     with pytest.raises(RuntimeError, match="init='random'"):
         build_model("imagenet")

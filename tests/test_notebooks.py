@@ -15,7 +15,8 @@ import book
 ROOT = Path(__file__).resolve().parents[1]
 MARKDOWN = sorted((ROOT / "book").glob("[0-9][0-9]_*.md"))
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-REPO_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]  # the one place (tools/set_repository.py)
+REPO_URL, BRANCH = REPOSITORY["url"], REPOSITORY.get("branch", "main")
 
 
 def test_every_chapter_is_paired_and_in_the_toc():
@@ -47,7 +48,7 @@ def test_notebook_shape(path):
     cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
     colab, params, setup = ("".join(c["source"]) for c in cells[:3])
     # 1. Installs the package only on Colab, from this repository, never touching torch or numpy.
-    assert 'if "google.colab" in sys.modules' in colab and f"git+{REPO_URL}@main" in colab
+    assert 'if "google.colab" in sys.modules' in colab and f"git+{REPO_URL}@{BRANCH}" in colab
     assert not re.search(r"\b(torch|numpy)\b", colab.split("if ")[1])
     # 2. The parameters cell: plain literal assignments only, profile = "lite" among them.
     assert "parameters" in cells[1]["metadata"].get("tags", [])

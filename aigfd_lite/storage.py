@@ -1,0 +1,69 @@
+"""Where long-lived artifacts live: one environment variable moves them to Google Drive (full profile, chapter 11).
+
+A Colab runtime forgets its disk when it stops. Setting ``AIGFD_STORE`` to a folder on a mounted Google Drive
+(``/content/drive/MyDrive/aigfd``) makes every artifact worth keeping land there instead, one sub-folder per kind::
+
+    $AIGFD_STORE/
+      checkpoints/   training runs (chapter 4)
+      features/      extracted features (chapters 5-6)
+      results/       results files
+      weights/       downloaded weights (aigfd_lite.weights)
+      index/         the FDF index (aigfd_lite.fdf_index)
+
+Without ``AIGFD_STORE`` each kind keeps its usual place (the caller's ``default``). :func:`store_path` is the one
+function that decides; callers ask it instead of building paths themselves.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+PathLike = Union[str, Path]
+#: The environment variable naming the persistent store (e.g. a folder on a mounted Google Drive).
+STORE_ENV = "AIGFD_STORE"
+#: The kinds of artifact the store holds, one sub-folder each.
+KINDS: tuple[str, ...] = ("checkpoints", "features", "results", "weights", "index")
+
+
+def store_root() -> Optional[Path]:
+    """``$AIGFD_STORE`` as an absolute path, or None when unset or empty. A relative value is an error: it would
+    silently depend on the working directory, which differs between a notebook and the command line."""
+    value = os.environ.get(STORE_ENV, "").strip()
+    if not value:
+        return None
+    root = Path(value).expanduser()
+    if not root.is_absolute():
+        raise ValueError(f"{STORE_ENV}={value!r} must be an absolute path (e.g. /content/drive/MyDrive/aigfd)")
+    return root
+
+
+def store_path(kind: str, *parts: str, default: Optional[PathLike] = None, create: bool = False) -> Path:
+    """The folder (or file, with ``parts``) for artifacts of ``kind``.
+
+    ``$AIGFD_STORE/<kind>/<parts...>`` when the variable is set; otherwise ``default/<parts...>``. ``default`` is
+    required when the store is unset (each caller knows its usual place). ``create`` makes the folder (for a file
+    path: its parent).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown artifact kind {kind!r}; known: {KINDS}")
+    root = store_root()
+    if root is not None:
+        base = root / kind
+    elif default is not None:
+        base = Path(default).expanduser()
+    else:
+        raise ValueError(f"no place for {kind!r}: set {STORE_ENV} or pass default=")
+    path = base.joinpath(*parts)
+    if create:
+        (path.parent if parts and path.suffix else path).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def describe() -> str:
+    """One line for a notebook's setup cell: where artifacts go this session."""
+    root = store_root()
+    if root is None:
+        return f"{STORE_ENV} is not set: artifacts stay in their default places (lost when a Colab runtime stops)"
+    return (f"{STORE_ENV}={root}: every artifact placed with aigfd_lite.storage.store_path is kept there "
+            f"(downloaded weights, the FDF index, ...), one sub-folder per kind")

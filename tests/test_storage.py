@@ -1,0 +1,35 @@
+"""Tests of aigfd_lite.storage: one environment variable decides where long-lived artifacts live."""
+from pathlib import Path
+
+import pytest
+
+from aigfd_lite import storage
+
+
+def test_default_place_without_the_store(monkeypatch, tmp_path):
+    monkeypatch.delenv("AIGFD_STORE", raising=False)
+    assert storage.store_root() is None
+    assert storage.store_path("checkpoints", "run1", default=tmp_path / "_build") == tmp_path / "_build" / "run1"
+    with pytest.raises(ValueError, match="AIGFD_STORE"):
+        storage.store_path("checkpoints")
+    assert "not set" in storage.describe()
+
+
+def test_store_variable_moves_every_kind(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIGFD_STORE", str(tmp_path / "drive"))
+    for kind in storage.KINDS:
+        assert storage.store_path(kind, default="/ignored") == tmp_path / "drive" / kind
+    made = storage.store_path("results", "05_detector.json", create=True)
+    assert made == tmp_path / "drive" / "results" / "05_detector.json" and made.parent.is_dir()
+    assert storage.store_path("features", "run", create=True).is_dir()
+    assert str(tmp_path / "drive") in storage.describe()
+
+
+def test_bad_values_are_errors(monkeypatch):
+    monkeypatch.setenv("AIGFD_STORE", "relative/folder")
+    with pytest.raises(ValueError, match="absolute"):
+        storage.store_root()
+    monkeypatch.setenv("AIGFD_STORE", "  ")
+    assert storage.store_root() is None
+    with pytest.raises(ValueError, match="unknown artifact kind"):
+        storage.store_path("photos", default=Path("/tmp"))
