@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
+import pandas as pd
 
 from .testsets import TestSet, as_tested
 
@@ -35,6 +36,7 @@ class Protocol:
     all_real_photo: Optional[np.ndarray] = None  # the photo of each, so faces of one photo share a fold
     generated: dict[str, dict] = field(default_factory=dict)  # lite: lite_generators' output (raw sizes)
     uncontrolled_sets: dict[str, TestSet] = field(default_factory=dict)  # lite: without the resolution control
+    uncontrolled_fit_real: Optional[np.ndarray] = None  # lite: the GMM's faces without it
 
 
 def load_protocol(cfg: Any, progress: bool = False, uncontrolled: bool = False) -> Protocol:
@@ -62,24 +64,30 @@ def load_protocol(cfg: Any, progress: bool = False, uncontrolled: bool = False) 
         return {name: lite_test_set(name, test_raw, g["test"], n=cfg.n_test_per_generator, seed=cfg.test_seed,
                                     control_resolution=control, **view) for name, g in generated.items()}
 
-    photo = (corpus.table["source"] + "/" + corpus.table["file"]).to_numpy() if "file" in corpus.table else None
+    photo = (corpus.table["source"] + "/" + corpus.table["file"]).to_numpy()
     return Protocol(as_tested(train_raw, **view), sets(True), native,
                     {name: as_tested(g["train"], **view) for name, g in generated.items()},
-                    as_tested(corpus.images, **view), photo, generated, sets(False) if uncontrolled else {})
+                    as_tested(corpus.images, **view), photo, generated,
+                    sets(False) if uncontrolled else {},
+                    as_tested(train_raw, **view, control_resolution=False) if uncontrolled else None)
 
 
-def featurize(model: Any, protocol: Protocol, cfg: Any, *, sets: Optional[dict[str, TestSet]] = None,
+def featurize(model: Any, protocol: Protocol, cfg: Any, *, uncontrolled: bool = False,
               baseline: bool = False, all_real: bool = False) -> dict[str, Any]:
     """Features: ``fit`` (GMM faces), ``sets[name] = (real, generated)``; optionally ``baseline[name]`` (the
-    baseline's generated training faces) and ``all_real`` (every lite real face)."""
+    baseline's generated training faces) and ``all_real`` (every lite real face). ``uncontrolled``: the GMM's
+    faces and the test sets without the resolution control instead."""
     from .models import extract_features
 
     def run(images: np.ndarray) -> np.ndarray:
         return extract_features(model, images, input_size=cfg.input_size, device=cfg.resolved_device(),
                                 progress=False)
 
-    sets = protocol.test_sets if sets is None else sets
-    out: dict[str, Any] = {"fit": run(protocol.fit_real),
+    sets = protocol.uncontrolled_sets if uncontrolled else protocol.test_sets
+    fit = protocol.uncontrolled_fit_real if uncontrolled else protocol.fit_real
+    if fit is None or not sets:
+        raise ValueError("no uncontrolled data: load_protocol(cfg, uncontrolled=True) makes it (lite only)")
+    out: dict[str, Any] = {"fit": run(fit),
                            "sets": {name: (run(ts.real), run(ts.fake)) for name, ts in sets.items()}}
     if baseline:
         out["baseline"] = {name: run(images) for name, images in protocol.baseline_fake.items()}
@@ -96,3 +104,24 @@ def detector_settings(cfg: Any, **overrides: Any) -> dict[str, Any]:
                     random_state=cfg.gmm_random_state)
     settings.update(overrides)
     return settings
+
+
+def pretext_evidence(models: dict[str, Any], cfg: Any, n_resamples: int = 300) -> pd.DataFrame:
+    """Held-out pretext accuracy (chapter 4's check, the corpus's test split) of each pretraining run: per run the
+    best bootstrap lower bound among the tasks it trained and whether that bound is above chance (0.5)."""
+    from .models import TASKS
+    from .pretext import bootstrap_intervals, build_pretext_dataset, evaluate_pretext
+
+    test_set = build_pretext_dataset(cfg, "test", schedule="every_kind")
+    rows = {}
+    for name, model in models.items():
+        tasks = tuple(getattr(model, "tasks", None) or TASKS)
+        ci = bootstrap_intervals(evaluate_pretext(model, test_set, progress=False),
+                                 n_resamples=n_resamples, seed=cfg.seed).set_index("metric")
+        wanted = [m for m in ci.index if (m.startswith("ranking") and "exif" in tasks)
+                  or (m.startswith("manipulation") and "manipulation" in tasks)]
+        best = ci.loc[wanted, "low"].idxmax()
+        rows[name] = {"tasks": "+".join(tasks), "best held-out task": best,
+                      "accuracy": ci.loc[best, "value"], "lower bound": ci.loc[best, "low"],
+                      "informative": bool(ci.loc[best, "low"] > 0.5)}
+    return pd.DataFrame.from_dict(rows, orient="index")
