@@ -120,10 +120,10 @@ def test_paper_numbers_flag_matches_the_shipped_file_and_the_page_labels_them():
 
 
 def test_lite_detector_finds_the_dcgan_faces():
-    """The one lite claim the book makes about the method: a GMM of real faces separates the shipped DCGAN's faces
-    (chapter 5 measured AUC 0.93-0.95 for them in the lite builds made while this test was written; chance
-    is 0.5)."""
+    """A GMM of real faces ranks the shipped DCGAN's faces below real ones (chance is 0.5). Measured AUC: 0.93-0.95
+    when real and generated faces took different paths to 64 px; 0.635 with one common 32 px path for every image
+    and a 10-epoch ResNet-50 (33 pairs; the bound leaves room for their noise, not for chance)."""
     data = _results("05_detector")
     if data["profile"] != "lite":
         pytest.skip("a lite-profile check")
-    assert data["metrics"]["table"]["DCGAN"]["auc"] > 0.75
+    assert data["metrics"]["table"]["DCGAN"]["auc"] > 0.6
