@@ -7,8 +7,9 @@ anything less likely is flagged as AI-generated. The estimator follows scikit-le
 Two threshold rules (``threshold_rule``):
 
 * ``"train-quantile"``, the paper's: the 5th percentile of the log-likelihoods of the mixture's own training faces.
-  A mixture scores its training faces higher than new ones (it was fitted to them), so on unseen real faces this
-  threshold flags more than 5 % (chapter 5 measures how many).
+  It holds on the training faces only: a flexible mixture scores its training faces higher than new ones (so
+  more than 5 % of unseen faces fall below), while a PCA fitted on few faces in many dimensions over-states their
+  spread (so fewer may). Chapter 5 measures which way and by how much.
 * ``"split-conformal"``, the default: the real faces are split; the mixture is fitted on one part and the threshold
   set on the other (calibration) part, at the ``k``-th smallest calibration score with ``k = floor((n + 1) alpha)``.
   For a new real face exchangeable with the ``n`` calibration faces, its rank among the ``n + 1`` scores is uniform,
@@ -17,10 +18,12 @@ Two threshold rules (``threshold_rule``):
   two agree when ``(n + 1) alpha`` is an integer.
 
 The paper's settings are K = 8 components and full covariances on the raw 768-d features; k-means++ initialisation
-and ``random_state=2024`` are the published code's settings (the paper does not state them). Options: the published code's K = 12; BLADES' L2-normalised features (K = 10 there); and a PCA projection before the
-mixture. The PCA option exists for small data: with fewer training faces per component than feature dimensions a full
-covariance is singular, and only ``reg_covar`` (a ridge added to every covariance diagonal) keeps it invertible; the
-likelihood then measures mostly that ridge. Chapter 5 measures both ways on the lite data.
+and ``random_state=2024`` are the published code's settings (the paper does not state them). Options: the
+published code's K = 12; BLADES' L2-normalised features (K = 10 there); and a PCA projection before the mixture.
+The PCA option exists for small data: a full covariance in d dimensions has d(d+1)/2 parameters and its estimate
+is singular unless a component has more than d faces; below that only ``reg_covar`` (a ridge added to every
+covariance diagonal) keeps it invertible, and the likelihood then measures mostly that ridge. Chapter 5 measures
+both ways on the lite data.
 
 Saved and loaded without pickle: :meth:`GMMDetector.save` writes an ``.npz`` of plain arrays plus a JSON string.
 """
