@@ -1,6 +1,5 @@
 """aigfd_lite.tables: the paper's rows and ours in one table with the same columns."""
 import numpy as np
-import pandas as pd
 import pytest
 
 from aigfd_lite.metrics import metrics_table
