@@ -68,7 +68,7 @@ def plot_false_alarm(table: pd.DataFrame, nominal: float):
     ax.axvline(nominal, color="tab:red", ls=":", label=f"nominal {nominal:.0%}")
     ax.set(yticks=y, yticklabels=table.index, xlabel="share of real faces flagged as AI-generated", xlim=(0, None))
     ax.invert_yaxis()
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3)
     fig.tight_layout()
     return fig
 
