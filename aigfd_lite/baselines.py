@@ -5,8 +5,10 @@
   features (CLIP, FaRL), whose weights cannot be had offline; :func:`semantic_features_model` is the full-profile
   option for CLIP and raises a clear error where it cannot run.
 * :func:`train_binary_baseline`: logistic regression on frozen features, real faces vs the faces of *one*
-  generator: the supervised recipe the paper argues against, because it learns that generator's traces and fails on
-  the next one. Its score is the log-odds of "real", so the paper's metrics apply unchanged (threshold 0).
+  generator: the simplest supervised detector on our features (not one of the paper's six competitors), to show
+  the trap the paper argues supervised detectors fall into: learning one generator's traces. Its score is the
+  log-odds of "real", so the paper's metrics apply unchanged (threshold 0). Its training faces, real and generated,
+  take the same preprocessing path as every other image (:mod:`aigfd_lite.protocol`).
 """
 from __future__ import annotations
 

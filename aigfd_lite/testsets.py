@@ -2,9 +2,12 @@
 
 **The resolution confound.** A generator that makes 64 px faces, shown to the detector at a larger size, gives
 upsampled (smooth) images, while real photographs are sharp: a detector can then separate them by sharpness alone,
-whatever it learned about faces. We therefore pass the real test faces through the same resampling as the generated
-ones (down to the generator's native size, then up to the test size) by default; ``control_resolution=False``
-shows, in chapter 6, what happens otherwise.
+whatever it learned about faces. The lite protocol therefore sends *every* image through one common path,
+:func:`as_tested`: down to the smallest native size of the lite generators, then up to the test size. The real
+faces the GMM is fitted on, those that set its threshold, the real and generated test faces and the supervised
+baseline's training faces all take it, so real faces seen in training and in testing come from one distribution
+(which the held-out threshold of :mod:`aigfd_lite.detector` needs) and no generator can be spotted by its size.
+``control_resolution=False`` shows, in chapter 6, what happens otherwise.
 
 **Full profile.** :class:`PaperLayout` reads the paper's ``data/`` folder as it is distributed (reference notes):
 ``train.txt`` / ``test.txt`` (one CelebA-HQ image path per line; the GMM is fitted on the first 25,000 of
@@ -57,6 +60,15 @@ def through(images: np.ndarray, native_size: int, size: int) -> np.ndarray:
     return resample(resample(images, native_size), size)
 
 
+def as_tested(images: np.ndarray, *, native_size: Optional[int], test_size: int,
+              control_resolution: bool = True) -> np.ndarray:
+    """The one preprocessing every lite image goes through: through ``native_size`` to ``test_size`` (controlled),
+    or straight to ``test_size`` (``control_resolution=False`` or ``native_size=None``)."""
+    if control_resolution and native_size:
+        return through(images, native_size, test_size)
+    return resample(images, test_size)
+
+
 @dataclass
 class TestSet:
     """A balanced test set: ``real`` and ``fake`` uint8 (n, S, S, 3) of equal length ``n``."""
@@ -89,13 +101,14 @@ def lite_test_set(name: str, real: np.ndarray, fake: np.ndarray, *, test_size: i
                   native_size: Optional[int] = None, control_resolution: bool = True) -> TestSet:
     """A balanced lite test set: ``n`` (at most) real test faces and generated faces, both at ``test_size``.
 
-    ``native_size`` is the generator's output size (default: the generated images' size). With
-    ``control_resolution`` the real faces go through ``native_size`` first, as the generated ones did.
+    ``native_size`` is the resolution every image passes through (default: the generated images' size; the lite
+    protocol passes the smallest native size of all its generators). With ``control_resolution`` real and generated
+    faces both go through it (:func:`as_tested`); without, both are resized straight to ``test_size``.
     """
     native_size = native_size or fake.shape[1]
     ri, fi = balanced_indices(len(real), len(fake), n, seed)
-    real = through(real[ri], native_size, test_size) if control_resolution else resample(real[ri], test_size)
-    return TestSet(name, real, resample(fake[fi], test_size), native_size, control_resolution)
+    kw = dict(native_size=native_size, test_size=test_size, control_resolution=control_resolution)
+    return TestSet(name, as_tested(real[ri], **kw), as_tested(fake[fi], **kw), native_size, control_resolution)
 
 
 # --- the paper's layout (full profile) -------------------------------------------------------------------------

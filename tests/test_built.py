@@ -83,14 +83,40 @@ def test_detector_metrics_are_rates_per_generator_and_mean():
 
 def test_table1_has_ours_and_one_binary_baseline_per_lite_generator():
     data = _results("06_results")
-    rows = data["metrics"]["table1"]
-    measured = f"measured, {data['profile']}"
-    ours = [k for k in rows if measured in k and "ours" in k]
-    assert len(ours) == 1
+    rows = data["metrics"]["table1_measured"]
+    assert [k for k in rows if "ours" in k] == ["ours (GMM, real faces only)"]
     if data["profile"] == "lite":
         generators = set(data["metrics"]["test_pairs_per_generator"])
         baselines = [k for k in rows if "binary baseline trained on" in k]
         assert len(baselines) == len(generators) >= 2
+
+
+def test_table1_shows_all_seven_paper_rows_beside_ours():
+    data = _results("06_results")
+    for metric in ("acc", "ap"):
+        rows = data["metrics"]["table1"][metric]
+        paper = [k for k in rows if k.startswith("paper (reported) / ")]
+        measured = [k for k in rows if k.startswith(f"measured, {data['profile']} / ")]
+        assert len(paper) == 7 and measured, (metric, list(rows))
+
+
+def test_table2_has_the_papers_five_rows_and_says_which_of_ours_it_lacks():
+    data = _results("06_results")
+    rows = data["metrics"]["table2"]
+    assert len([k for k in rows if k.startswith("paper (reported) / ")]) == 5
+    measured = f"measured, {data['profile']} / "
+    assert any(k.startswith(measured) and k.endswith(" / ours") for k in rows)
+    assert any(k.startswith(measured + "ResNet-50, random init") and k.endswith("/ not in the paper")
+               for k in rows)
+
+
+def test_default_detector_keeps_its_false_alarm_rate_on_unseen_real_faces():
+    """Chapter 5's default detector (held-out calibration), scored on real faces used neither to fit nor to
+    calibrate it: the share flagged is near the nominal 5 % (goal: 0.02-0.10)."""
+    metrics = _results("05_detector")["metrics"]
+    rate, n = metrics["held_out_false_alarm_default"], metrics["n_held_out_real"]
+    assert isinstance(n, int) and n >= 100, n
+    assert 0.02 <= rate <= 0.10, (rate, n)
 
 
 def test_paper_numbers_flag_matches_the_shipped_file_and_the_page_labels_them():
@@ -108,10 +134,10 @@ def test_paper_numbers_flag_matches_the_shipped_file_and_the_page_labels_them():
 
 
 def test_lite_detector_finds_the_dcgan_faces():
-    """The one lite claim the book makes about the method: a GMM of real faces separates the shipped DCGAN's faces
-    (chapter 5 measured AUC 0.93-0.95 for them in the lite builds made while this test was written; chance
-    is 0.5)."""
+    """A GMM of real faces ranks the shipped DCGAN's faces below real ones (chance is 0.5). Measured AUC: 0.93-0.95
+    when real and generated faces took different paths to 64 px; 0.635 with one common 32 px path for every image
+    and a 10-epoch ResNet-50 (33 pairs; the bound leaves room for their noise, not for chance)."""
     data = _results("05_detector")
     if data["profile"] != "lite":
         pytest.skip("a lite-profile check")
-    assert data["metrics"]["table"]["DCGAN"]["auc"] > 0.75
+    assert data["metrics"]["table"]["DCGAN"]["auc"] > 0.6

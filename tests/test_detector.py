@@ -4,7 +4,7 @@ import pytest
 from scipy.stats import multivariate_normal
 from sklearn.base import clone
 
-from aigfd_lite.detector import GMMDetector
+from aigfd_lite.detector import GMMDetector, conformal_threshold
 
 
 @pytest.fixture(scope="module")
@@ -15,19 +15,71 @@ def data():
 
 
 def test_one_component_is_the_gaussian_mle(data):
-    det = GMMDetector(n_components=1, reg_covar=1e-3).fit(data)
+    det = GMMDetector(n_components=1, reg_covar=1e-3, threshold_rule="train-quantile").fit(data)
     mean, cov = data.mean(axis=0), np.cov(data.T, bias=True) + 1e-3 * np.eye(3)  # MLE (divides by n) + ridge
     expected = multivariate_normal(mean, cov).logpdf(data[:5])
     np.testing.assert_allclose(det.score_samples(data[:5]), expected, rtol=1e-6)
 
 
-def test_threshold_is_the_false_alarm_quantile(data):
-    det = GMMDetector(n_components=2, false_alarm=0.05).fit(data)
+def test_paper_threshold_is_the_training_false_alarm_quantile(data):
+    det = GMMDetector(n_components=2, false_alarm=0.05, threshold_rule="train-quantile").fit(data)
+    assert det.calibration_scores_ is None and det.calibration_index_ is None
     assert det.threshold_ == pytest.approx(np.quantile(det.score_samples(data), 0.05))
     assert det.offset_ == det.threshold_
     accepted = (det.predict(data) == 1).mean()
     assert 0.94 <= accepted <= 0.96
     np.testing.assert_allclose(det.decision_function(data), det.score_samples(data) - det.threshold_)
+
+
+def test_conformal_threshold_is_the_floor_order_statistic():
+    scores = np.arange(59, 0, -1.0)  # n = 59: (n + 1) * 0.05 = 3 -> the third smallest
+    assert conformal_threshold(scores, 0.05) == 3.0
+    assert conformal_threshold(np.arange(1.0, 20.0), 0.05) == 1.0  # n = 19 is the smallest n for alpha = 0.05
+    assert conformal_threshold(np.arange(1.0, 41.0), 0.05) == 2.0  # 41 * 0.05 = 2.05 -> 2 (ceil would say 3)
+    with pytest.raises(ValueError, match="need at least 19"):
+        conformal_threshold(np.arange(1.0, 19.0), 0.05)
+    with pytest.raises(ValueError, match="finite"):
+        conformal_threshold(np.array([1.0, np.nan] * 20), 0.05)
+
+
+def test_conformal_false_alarm_is_k_over_n_plus_one_on_new_draws():
+    """Exchangeable new scores fall below the threshold with probability floor((n+1) alpha) / (n+1)."""
+    rng = np.random.default_rng(3)
+    n, alpha, reps = 39, 0.05, 4000  # k = 2: expected rate 2 / 40 = 0.05
+    cal, new = rng.normal(size=(reps, n)), rng.normal(size=reps)
+    rate = np.mean([new[r] < conformal_threshold(cal[r], alpha) for r in range(reps)])
+    assert abs(rate - 0.05) < 0.012  # 3.5 binomial standard errors (0.0034)
+
+
+def test_split_conformal_holds_on_unseen_faces_where_the_paper_rule_does_not():
+    """A mixture fitted on few samples in many dimensions overfits: the paper's rule flags far more than 5 % of new
+    real samples, the conformal rule about 5 % (averaged over repetitions, all fresh draws)."""
+    rng = np.random.default_rng(4)
+    paper, conformal = [], []
+    for rep in range(4):
+        X, new = rng.normal(size=(180, 10)), rng.normal(size=(400, 10))
+        kw = dict(n_components=4, random_state=rep)
+        paper.append(np.mean(GMMDetector(threshold_rule="train-quantile", **kw).fit(X).predict(new) == -1))
+        conformal.append(np.mean(GMMDetector(**kw).fit(X).predict(new) == -1))
+    assert np.mean(paper) > 0.15
+    assert 0.02 <= np.mean(conformal) <= 0.10
+
+
+def test_split_uses_disjoint_parts_or_a_given_calibration_set(data):
+    det = GMMDetector(n_components=2, calibration_fraction=0.25).fit(data)
+    cal = det.calibration_index_
+    assert len(cal) == 100 and len(det.train_scores_) == 300 and len(np.unique(cal)) == 100
+    np.testing.assert_allclose(det.calibration_scores_, det.score_samples(data[cal]))
+    assert det.threshold_ == conformal_threshold(det.calibration_scores_, 0.05)
+    given = GMMDetector(n_components=2).fit(data[:300], X_calibration=data[300:])
+    assert given.calibration_index_ is None and len(given.calibration_scores_) == 100
+    assert given.threshold_ == conformal_threshold(given.score_samples(data[300:]), 0.05)
+    with pytest.raises(ValueError, match="only used by"):
+        GMMDetector(n_components=2, threshold_rule="train-quantile").fit(data[:300], X_calibration=data[300:])
+    with pytest.raises(ValueError, match="threshold_rule"):
+        GMMDetector(n_components=2, threshold_rule="median").fit(data)
+    with pytest.raises(ValueError, match="calibration faces cannot"):
+        GMMDetector(n_components=2).fit(data[:30])  # 10 calibration faces
 
 
 def test_far_points_are_flagged_as_generated(data):
@@ -49,7 +101,8 @@ def test_pca_option_reduces_dimension(data):
         GMMDetector(n_components=2, pca_components=5).fit(data)
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(pca_components=2, l2_normalize=True), dict(covariance_type="diag")])
+@pytest.mark.parametrize("kw", [dict(), dict(pca_components=2, l2_normalize=True), dict(covariance_type="diag"),
+                                dict(threshold_rule="train-quantile")])
 def test_save_load_round_trip_gives_identical_scores(data, tmp_path, kw):
     det = GMMDetector(n_components=3, **kw).fit(data)
     path = det.save(tmp_path / "gmm.npz")
@@ -57,6 +110,9 @@ def test_save_load_round_trip_gives_identical_scores(data, tmp_path, kw):
     np.testing.assert_array_equal(again.score_samples(data), det.score_samples(data))
     np.testing.assert_array_equal(again.predict(data), det.predict(data))
     assert again.threshold_ == det.threshold_ and again.get_params() == det.get_params()
+    for name in ("calibration_scores_", "calibration_index_"):
+        before, after = getattr(det, name), getattr(again, name)
+        assert (before is None and after is None) or np.array_equal(before, after)
 
 
 def test_load_refuses_other_files(tmp_path):
@@ -83,6 +139,7 @@ def test_defaults_follow_the_paper_and_clone():
     det = GMMDetector()
     assert (det.n_components, det.covariance_type, det.init_params, det.random_state, det.false_alarm) == (
         8, "full", "k-means++", 2024, 0.05)
+    assert det.threshold_rule == "split-conformal"  # held-out calibration; the paper's rule is "train-quantile"
     assert clone(GMMDetector(n_components=12)).n_components == 12
 
 

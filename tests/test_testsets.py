@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aigfd_lite.testsets import (GENERATOR_FOLDERS, PaperLayout, balanced_indices, lite_test_set, load_images,
-                                 load_test_set, resample, through)
+from aigfd_lite.testsets import (GENERATOR_FOLDERS, PaperLayout, as_tested, balanced_indices, lite_test_set,
+                                 load_images, load_test_set, resample, through)
 
 
 def test_resample_constant_and_shape():
@@ -43,6 +43,21 @@ def test_lite_set_controls_resolution():
     # Controlled reals went through 8 px: smoother than the directly resized ones.
     smooth = lambda x: np.abs(np.diff(x.astype(float), axis=1)).mean()
     assert smooth(ctrl.real) < smooth(raw.real)
+
+
+def test_common_bottleneck_applies_to_real_and_generated_faces():
+    """With a native size below the generator's own (the lite protocol's common path), fakes go through it too,
+    and as_tested is the very preprocessing the test set applies, so fit reals can take the same path."""
+    rng = np.random.default_rng(1)
+    real = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    fake = rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    ts = lite_test_set("g", real, fake, test_size=16, n=5, native_size=8)
+    np.testing.assert_array_equal(ts.fake, as_tested(fake, native_size=8, test_size=16))
+    np.testing.assert_array_equal(ts.real, as_tested(real, native_size=8, test_size=16))
+    assert not np.array_equal(ts.fake, fake)  # 16 -> 8 -> 16 lost detail
+    np.testing.assert_array_equal(as_tested(real, native_size=8, test_size=16, control_resolution=False),
+                                  resample(real, 16))
+    np.testing.assert_array_equal(as_tested(real, native_size=None, test_size=16), resample(real, 16))
 
 
 def _png(path, value, size=20):

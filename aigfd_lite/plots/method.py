@@ -1,4 +1,4 @@
-"""The book's figures, one block per chapter, so that a chapter's code cell shows the idea and not the plotting.
+"""Figures of chapters 0-3 (the method: EXIF labels, the fidelity loss, manipulations); see the package docstring.
 
 Every function draws one figure from data the chapter computed, returns the matplotlib ``Figure`` (the chapter
 calls ``plt.show()``), and computes nothing the text relies on. Blocks are marked ``# Chapter N``; each function's
