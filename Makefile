@@ -23,7 +23,7 @@ test: data  ## unit tests, pair check, every notebook executed (lite), book buil
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements-lock.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-lock.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
