@@ -1,6 +1,8 @@
 """Add sha256 hashes to requirements-lock.txt, so `pip install --require-hashes -r requirements-lock.txt` works.
 
-    python tools/lock_hashes.py [--wheels DIR]
+    python tools/lock_hashes.py [--lock requirements-lock.txt] [--wheels DIR]
+
+(``--lock requirements-imgaug.txt`` does the same for the imgaug side environment's pins.)
 
 Downloads the exact pinned versions as wheels (``pip download --no-deps --only-binary :all:``: no source
 distribution, so no build code runs) into DIR (a temporary folder by default), hashes each file like
@@ -42,9 +44,12 @@ def wheel_key(path: Path) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lock", default=str(LOCK), help="the pinned requirements file to rewrite")
     parser.add_argument("--wheels", default=None, help="download folder (default: a temporary one)")
     args = parser.parse_args(argv)
-    entries = pins(LOCK)
+    lock = Path(args.lock)
+    header = [line for line in lock.read_text().splitlines() if line.startswith("#")]
+    entries = pins(lock)
     plain = "\n".join(f"{n}=={v}" for n, v in entries) + "\n"
     with tempfile.TemporaryDirectory() as tmp:
         wheels = Path(args.wheels or tmp)
@@ -52,16 +57,17 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
                         "-r", str(Path(tmp) / "plain.txt"), "-d", str(wheels)], check=True, timeout=3600)
         digests = {wheel_key(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in wheels.glob("*.whl")}
-    lines = ["# Exact versions for CI, with the sha256 of each wheel: install with",
-             "#   pip install --require-hashes -r requirements-lock.txt",
-             "# Regenerate the hashes with `python tools/lock_hashes.py` after changing a version."]
+    lines = header or ["# Exact versions for CI, with the sha256 of each wheel: install with",
+                       f"#   pip install --require-hashes -r {lock.name}",
+                       f"# Regenerate the hashes with `python tools/lock_hashes.py --lock {lock.name}` after changing "
+                       "a version (pip freeze omits pip, setuptools and wheel: pin those a package needs too)."]
     for name, version in entries:
         digest = digests.get((normalise(name), version.split("+")[0])) or digests.get((normalise(name), version))
         if digest is None:
             raise SystemExit(f"no wheel downloaded for {name}=={version}")
         lines.append(f"{name}=={version} \\\n    --hash=sha256:{digest}")
-    LOCK.write_text("\n".join(lines) + "\n")
-    print(f"{len(entries)} pins hashed into {LOCK}")
+    lock.write_text("\n".join(lines) + "\n")
+    print(f"{len(entries)} pins hashed into {lock}")
     return 0
 
 
