@@ -91,3 +91,32 @@ def test_missing_or_damaged_bundles_are_clear_errors(bundle_dir, tmp_path):
 def test_backbone_defaults_to_resnet50_when_settings_lack_it(bundle_dir):
     meta = json.loads((bundle_dir[0] / "bundle.json").read_text())
     assert meta["model"] == {"backbone": "resnet50", "feature_dim": 16, "tasks": ["exif", "manipulation"]}
+
+
+def test_build_bundle_from_a_run_records_its_settings(tmp_path, monkeypatch):
+    from aigfd_lite import bundle as B
+    from aigfd_lite import resolve, train
+
+    model = build_model("random", feature_dim=16, seed=1).eval()
+    model.train_config = {"feature_dim": 16, "tasks": ["exif", "manipulation"], "epochs": 3}
+    monkeypatch.setattr(train, "load_trained", lambda cfg, run_name: model)
+    images = np.random.default_rng(3).integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
+    monkeypatch.setattr(B, "gmm_training_images", lambda cfg: images)
+    cfg = resolve("lite", gmm_components=2, gmm_pca_components=3, input_size=32)
+    folder = B.build_bundle(cfg, "ours", tmp_path / "b")
+    loaded = load_bundle(folder)
+    assert loaded.meta["model"]["backbone"] == "resnet50" and loaded.meta["source"]["run_name"] == "ours"
+    assert loaded.meta["source"]["train_config"]["epochs"] == 3
+    assert loaded.preprocessing.input_size == 32 and loaded.preprocessing.crop_scale == cfg.crop_scale
+    assert loaded.detector.n_components == 2 and loaded.detector.pca_components == 3
+
+
+def test_aigfd_bundle_without_a_trained_run_exits_2(tmp_path, monkeypatch):
+    from aigfd_lite.cli import main
+
+    monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
+    import io
+
+    err = io.StringIO()
+    assert main(["bundle", "--profile", "lite"], stdout=io.StringIO(), stderr=err) == 2
+    assert "no finished run" in err.getvalue() and "Traceback" not in err.getvalue()
