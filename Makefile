@@ -38,7 +38,7 @@ install: $(STAMP)
 $(IMGAUG_STAMP): requirements-imgaug.txt
 	rm -rf $(IMGAUG_VENV)
 	$(PYTHON) -m venv $(IMGAUG_VENV)
-	$(IMGAUG_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements-imgaug.txt
+	$(IMGAUG_VENV)/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements-imgaug.txt
 	touch $@
 
 imgaug-env: $(IMGAUG_STAMP)  ## the imgaug side environment (.venv-imgaug: numpy<2 + imgaug 0.4, hash-pinned)
