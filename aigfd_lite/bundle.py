@@ -51,6 +51,10 @@ class Preprocessing:
     face_size: int = 128
     input_size: int = 224
     detector: str = "dlib-hog"
+    alpha_background: tuple[int, int, int] = (255, 255, 255)  # transparency over white, as the corpus reads it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alpha_background", tuple(int(v) for v in self.alpha_background))
 
 
 @dataclasses.dataclass

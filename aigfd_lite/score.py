@@ -1,6 +1,7 @@
 """Score your own photos (chapter 10): find the faces, crop them like the training data, and apply the detector.
 
-For each file, :func:`score_files` reads it with :func:`aigfd_lite.imageio.load_rgb`, finds the faces with the
+For each file, :func:`score_files` reads it with :func:`aigfd_lite.imageio.load_rgb` (transparency over the
+bundle's background, white like the corpus), finds the faces with the
 corpus's detector (dlib's HOG, on a copy shrunk to ``detect_max_side``), cuts each face like the corpus (a square
 ``crop_scale`` x the box, resized to ``face_size``), computes the network's feature and the GMM's log-likelihood
 (Sec. II-B), and calls the face a photograph when the log-likelihood is at or above the threshold, AI-generated
@@ -91,7 +92,7 @@ def score_files(paths: Iterable[str | Path], bundle, stats: Optional[ScoreStats]
         name = str(path)
         stats.files += 1
         try:
-            image = load_rgb(path)
+            image = load_rgb(path, background=bundle.preprocessing.alpha_background)
             faces, skipped = find_faces(image, bundle.preprocessing)
         except UnreadableImage as err:
             stats.unreadable += 1
