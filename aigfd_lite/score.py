@@ -45,7 +45,7 @@ def _row(file: str, **values) -> dict:
 
 def find_faces(image: np.ndarray, prep) -> tuple[list[tuple[tuple[int, int, int, int], np.ndarray]], list[str]]:
     """The scorable faces of ``image`` as ``(box, crop)`` pairs, and why the other detections were skipped."""
-    from .faces import crop_face
+    from .crops import crop_face
     from .landmarks import detect_faces_scored
 
     found = detect_faces_scored(image, upsample=prep.detect_upsample, max_side=prep.detect_max_side)
