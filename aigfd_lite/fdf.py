@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Optional, Union
 
 import numpy as np
-from PIL import Image
+from .imageio import load_rgb
 
 from .fdf_index import FDFIndex, fingerprint, load_or_build  # noqa: F401
 from .fdf_scan import EXIF_DIR, EXIF_FIELDS, N_MANIPULATED, LayoutPaths, scan  # noqa: F401
@@ -98,12 +98,10 @@ def crop_box(box: np.ndarray, width: int, height: int, scale: float = 1.3) -> tu
 
 
 def read_rgb(path: PathLike) -> np.ndarray:
-    """An 8-bit image file as uint8 (H, W, 3) RGB. 8-bit grey, palette, RGBA and CMYK are converted (alpha dropped);
-    16-bit or float images raise ``ValueError``, unreadable files ``OSError``; both name the file."""
-    with Image.open(path) as im:
-        if im.mode not in ("RGB", "L", "P", "RGBA", "LA", "CMYK", "YCbCr"):
-            raise ValueError(f"{path}: unsupported image mode {im.mode} (need 8 bits per channel)")
-        return np.asarray(im.convert("RGB"))
+    """An image file as uint8 (H, W, 3) RGB, read by :func:`aigfd_lite.imageio.load_rgb` (the package's one reader:
+    grey, palette, CMYK, 16-bit and float converted, alpha over black, EXIF orientation applied). Anything it cannot
+    decode raises :class:`~aigfd_lite.imageio.UnreadableImage` (a ``ValueError``) naming the file."""
+    return load_rgb(path)
 
 
 class FDFLayout:

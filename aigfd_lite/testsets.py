@@ -199,15 +199,18 @@ class PaperLayout:
 
 
 def load_images(paths: Iterable[Path], size: int) -> tuple[np.ndarray, list[Path]]:
-    """Read images whole (no face crop), RGB, resized to ``size`` x ``size``; returns (uint8 array, failed paths)."""
+    """Read images whole (no face crop) with :func:`aigfd_lite.imageio.load_rgb`, resized to ``size`` x ``size``
+    (bilinear); returns (uint8 array, paths that could not be read, each logged with the reason)."""
     from PIL import Image
+
+    from .imageio import UnreadableImage, load_rgb
 
     images, failed = [], []
     for path in paths:
         try:
-            with Image.open(path) as im:
-                images.append(np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)))
-        except (OSError, ValueError) as err:
+            image = Image.fromarray(load_rgb(path)).resize((size, size), Image.Resampling.BILINEAR)
+            images.append(np.asarray(image))
+        except (UnreadableImage, OSError) as err:
             log.warning("cannot read %s: %s", path, err)
             failed.append(Path(path))
     array = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)

@@ -393,3 +393,38 @@ def test_parse_flickr_published_swaps_focal_and_exposure():
     unswapped = parse_flickr_exif_published(record, swap_focal_exposure=False)
     assert unswapped.exposure_time == 250.0 and unswapped.focal_length == 50.0
     assert parse_flickr_exif_published({"Aperture Value": "F"}).aperture is None  # the code skips such records
+
+
+def test_read_exif_lets_only_its_documented_errors_escape(tmp_path, monkeypatch):
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    Image.new("RGB", (1, 1)).save(tmp_path / "bomb.png")
+    data = bytearray((tmp_path / "bomb.png").read_bytes())
+    data[16:24] = struct.pack(">II", 20_000, 20_000)  # IHDR claims 400 M pixels: Pillow's DecompressionBombError
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    (tmp_path / "bomb.png").write_bytes(bytes(data))
+    with pytest.raises(NotAnImageError, match="decompression bomb"):
+        read_exif(tmp_path / "bomb.png")
+    (tmp_path / "folder.jpg").mkdir()
+    with pytest.raises(NotAnImageError, match="folder"):
+        read_exif(tmp_path / "folder.jpg")
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("a reader bug")
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "ok.jpg")
+    monkeypatch.setattr(Image, "open", explode)  # any other failure of the decoder: still the documented error
+    with pytest.raises(NotAnImageError, match="RuntimeError"):
+        read_exif(tmp_path / "ok.jpg")
+
+
+def test_moved_names_stay_importable_from_exif():
+    from aigfd_lite import exif, flickr, pairs
+
+    assert exif.parse_flickr_exif is flickr.parse_flickr_exif and exif.pair_labels is pairs.pair_labels
+    assert {"parse_flickr_exif_published", "pair_label_matrix", "FLICKR_KEYS"} <= set(dir(exif))
+    with pytest.raises(AttributeError):
+        exif.no_such_name  # noqa: B018

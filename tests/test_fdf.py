@@ -212,11 +212,13 @@ def test_iter_items_counts_unreadable_files(layout_root):
     assert len(list(layout.iter_items())) == 15
     negs = layout_root / "SSL_training_data" / "FDF" / "data" / "face_dataaug_neg"
     (negs / "100001_2.png").write_bytes((negs / "100001_2.png").read_bytes()[:100])  # truncated
-    Image.fromarray(np.zeros((128, 128), np.uint16)).save(negs / "100002_0.png")  # 16-bit grey
+    (negs / "100002_0.png").write_text("not an image")
+    Image.fromarray(np.full((128, 128), 257 * 9, np.uint16)).save(negs / "100001_0.png")  # 16-bit grey: read
     items = list(layout.iter_items())
     assert len(items) == 13 and layout.skips["unreadable_image"] == 2
-    with pytest.raises(ValueError, match="16"):
+    with pytest.raises(ValueError, match="100002_0.png: not an image"):
         layout.item(2, 1)
+    assert layout.item(1, 1).image.max() == 9
 
 
 def test_boxes_landmarks_and_arrays(layout_root):
@@ -258,5 +260,5 @@ def test_read_rgb_converts_8_bit_modes(tmp_path):
     rgba[..., 0], rgba[..., 3] = 200, 10
     Image.fromarray(rgba).save(tmp_path / "a.png")
     Image.fromarray(np.full((4, 4), 7, np.uint8)).save(tmp_path / "g.png")
-    assert fdf.read_rgb(tmp_path / "a.png")[0, 0].tolist() == [200, 0, 0]
+    assert fdf.read_rgb(tmp_path / "a.png")[0, 0].tolist() == [8, 0, 0]  # alpha 10 over black
     assert fdf.read_rgb(tmp_path / "g.png")[0, 0].tolist() == [7, 7, 7]

@@ -106,3 +106,78 @@ def test_real_sources_fetch_and_verify():
         paths = fetch.files(name)
         assert paths and all(p.is_file() for p in paths), name
     assert json.loads((fetch.cache_dir() / "manifest.json").read_text()).keys() >= set(fetch.SOURCES)
+
+
+def _mirror(tmp_path, monkeypatch, files: dict[str, bytes], version: str = "1.0"):
+    """A local PyPI-like mirror (file:// URLs): /pypi/pkg/json lists ``files`` with their sha256."""
+    root = tmp_path / "mirror"
+    (root / "pypi" / "pkg").mkdir(parents=True)
+    entries = []
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+        entries.append({"filename": name, "url": (root / name).as_uri(),
+                        "digests": {"sha256": hashlib.sha256(data).hexdigest()}})
+    (root / "pypi" / "pkg" / "json").write_text(json.dumps({"releases": {version: entries}}))
+    monkeypatch.setenv("AIGFD_PYPI_URL", root.as_uri())
+    return root
+
+
+def _sdist(marker) -> bytes:
+    """A zip 'source distribution' whose setup.py would create ``marker`` if anything ran it."""
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("pkg-1.0/setup.py", f"open({str(marker)!r}, 'w').write('built')\n")
+        zf.writestr("pkg-1.0/data/a.jpg", b"A" * 10)
+    return buffer.getvalue()
+
+
+def test_pypi_file_is_picked_by_its_hash_and_never_built(tmp_path, monkeypatch):
+    marker = tmp_path / "setup-py-ran"
+    good, other = _sdist(marker), b"another file of the same release"
+    _mirror(tmp_path, monkeypatch, {"pkg-1.0-py3-none-any.whl": other, "pkg-1.0.zip": good})
+    source = Source("demo", "pypi", "pkg", "1.0", hashlib.sha256(good).hexdigest(), ("pkg-1.0/data/*",), "MIT",
+                    "one file", sdist=True)
+    monkeypatch.setitem(fetch.SOURCES, "demo", source)
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"a PyPI fetch must not start a process: {args}")
+
+    monkeypatch.setattr(fetch.subprocess, "run", no_subprocess)
+    folder = fetch.fetch("demo", tmp_path / "cache")
+    assert (folder / "pkg-1.0/data/a.jpg").read_bytes() == b"A" * 10
+    assert not (folder / "pkg-1.0/setup.py").exists() and not marker.exists()
+
+
+def test_pypi_release_without_the_pinned_hash_is_refused(tmp_path, monkeypatch):
+    _mirror(tmp_path, monkeypatch, {"pkg-1.0.zip": b"tampered"})
+    source = Source("demo", "pypi", "pkg", "1.0", "1" * 64, ("*",), "MIT", "one file")
+    monkeypatch.setitem(fetch.SOURCES, "demo", source)
+    with pytest.raises(FetchError, match="demo: could not download.*pinned sha256"):
+        fetch.fetch("demo", tmp_path / "cache")
+    assert not list((tmp_path / "cache" / "archives").glob("demo-*"))
+
+
+def test_download_limits_and_schemes(tmp_path, monkeypatch):
+    import io
+
+    with pytest.raises(FetchError, match="only https"):
+        fetch._http_get("http://example.invalid/x", io.BytesIO(), limit=10)
+    (tmp_path / "big").write_bytes(b"x" * 100)
+    with pytest.raises(FetchError, match="larger than"):
+        fetch._http_get((tmp_path / "big").as_uri(), io.BytesIO(), limit=50)
+
+
+def test_npm_pack_runs_no_scripts_and_has_a_timeout(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(cmd, **kwargs):
+        seen.update(cmd=cmd, **kwargs)
+        raise fetch.subprocess.TimeoutExpired(cmd, kwargs.get("timeout"))
+
+    monkeypatch.setattr(fetch.shutil, "which", lambda name: "/usr/bin/npm")
+    monkeypatch.setattr(fetch.subprocess, "run", fake_run)
+    with pytest.raises(FetchError, match="did not finish"):
+        fetch._download(fetch.SOURCES["face-api-demo"], tmp_path)
+    assert "--ignore-scripts" in seen["cmd"] and seen["timeout"] == fetch.SUBPROCESS_TIMEOUT

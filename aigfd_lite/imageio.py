@@ -1,0 +1,196 @@
+"""One safe image reader for every path of the package: :func:`load_rgb` (the corpus, the test sets, FDF, ``aigfd score``).
+
+Whatever the file holds, the result is an (H, W, 3) uint8 RGB array, or :class:`UnreadableImage`:
+
+* EXIF orientation is applied (the pixels as a viewer shows them); a malformed orientation tag is ignored;
+* 16-bit data is scaled to 8 bits as ``round(value / 257)`` (so 65535 -> 255, 257 k -> k), for grey images and, where
+  OpenCV is installed, for 16-bit colour PNG/TIFF too (without OpenCV Pillow keeps the high byte: off by at most one
+  grey level);
+* grey (``L``, ``1``) and palette (``P``) images are expanded to RGB; CMYK, YCbCr, LAB and HSV are converted;
+* transparency is composited over a background, black by default (the corpus asks for white, its recipe since
+  chapter 3: the NBA headshots are cut-outs meant to be seen on a page);
+* float images holding values in [0, 1] are scaled by 255 (rounded); other float ranges are refused, not guessed;
+* anything that cannot be decoded raises :class:`UnreadableImage` (a ``ValueError``) whose message names the file
+  and the reason: a decompression bomb (more than Pillow's ``MAX_IMAGE_PIXELS``, ~89 M pixels), a truncated file,
+  a file that is not an image, an empty file, a folder, a missing file.
+
+:func:`read_image` gives the same array plus the list of conversions made (the corpus counts them).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+
+BLACK = (0, 0, 0)
+WHITE = (255, 255, 255)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+FLOAT_TOLERANCE = 1e-3  # float pixels this far outside [0, 1] are clipped (rounding); further out is refused
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+# Pillow's transpose for each EXIF orientation value (EXIF 2.32, tag 0x0112), as ImageOps.exif_transpose uses.
+_ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+class UnreadableImage(ValueError):
+    """A file that is not an image this reader can decode; the message names the file and the reason."""
+
+
+def _fail(path: Path, reason: str, err: BaseException | None = None) -> UnreadableImage:
+    detail = f" ({type(err).__name__}: {err})" if err is not None else ""
+    return UnreadableImage(f"{path}: {reason}{detail}")
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(0x0112, 1)
+        return int(value) if int(value) in _ORIENTATION else 1
+    except Exception:  # noqa: BLE001 - a broken EXIF block: the pixels stay as stored
+        return 1
+
+
+def _sixteen_bit_colour(im: Image.Image) -> bool:
+    """True for a 16-bit-per-channel colour file, which Pillow itself cuts to its high byte."""
+    if im.mode not in ("RGB", "RGBA") or im.format not in ("PNG", "TIFF"):
+        return False
+    try:
+        rawmodes = [tile.args[0] if isinstance(tile.args, tuple) else tile.args for tile in im.tile]
+        return any(";16" in str(rawmode) for rawmode in rawmodes)
+    except Exception:  # noqa: BLE001 - an unusual tile description: treat as 8-bit
+        return False
+
+
+def _composite(rgb: np.ndarray, alpha: np.ndarray, background: Sequence[int]) -> np.ndarray:
+    """``rgb`` over ``background`` with ``alpha`` (both float in the same 0..top scale), rounded to uint8."""
+    a = alpha[..., None]
+    return np.clip(np.round(rgb * a + np.asarray(background, np.float64) * (1.0 - a)), 0, 255).astype(np.uint8)
+
+
+def _decode_16bit_colour(path: Path, background: Sequence[int], notes: list[str]) -> np.ndarray | None:
+    """A 16-bit colour PNG/TIFF via OpenCV (which keeps all 16 bits); None when OpenCV is not installed."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    data = np.fromfile(path, dtype=np.uint8)
+    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if decoded is None or decoded.dtype != np.uint16 or decoded.ndim != 3 or decoded.shape[2] not in (3, 4):
+        return None
+    values = decoded.astype(np.float64) / 257.0
+    rgb = values[..., [2, 1, 0]]  # OpenCV's BGR(A) order
+    notes.append("16bit_to_8bit")
+    if decoded.shape[2] == 4:
+        notes.append(f"alpha_composited_on_{_bg_name(background)}")
+        return _composite(rgb, values[..., 3] / 255.0, background)
+    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+
+
+def _bg_name(background: Sequence[int]) -> str:
+    return {tuple(BLACK): "black", tuple(WHITE): "white"}.get(tuple(int(v) for v in background), "background")
+
+
+def _to_rgb(im: Image.Image, path: Path, background: Sequence[int], notes: list[str]) -> np.ndarray:
+    """The decoded Pillow image as uint8 RGB (no orientation yet)."""
+    mode = im.mode
+    if mode in _SIXTEEN_BIT_MODES:
+        values = np.asarray(im, dtype=np.float64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise _fail(path, f"{mode} image with values outside 0..65535 (32-bit data is not supported)")
+        grey = np.clip(np.round(values / 257.0), 0, 255).astype(np.uint8)
+        notes.append(f"{mode}_to_8bit_grey_rgb")
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "F":
+        values = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise _fail(path, "float image with NaN or infinite pixels")
+        if values.size and (values.min() < -FLOAT_TOLERANCE or values.max() > 1 + FLOAT_TOLERANCE):
+            raise _fail(path, f"float image with values in [{values.min():.4g}, {values.max():.4g}], "
+                              "not in [0, 1]; convert it to 8 bits first")
+        grey = np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8)
+        notes.append("float_to_8bit_grey_rgb")
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+        notes.append("palette_to_rgb")
+    elif mode == "PA":
+        im = im.convert("RGBA")
+        notes.append("palette_to_rgb")
+    if im.mode in ("RGBA", "LA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        backdrop = Image.new("RGBA", rgba.size, (*(int(v) for v in background), 255))
+        notes.append(f"alpha_composited_on_{_bg_name(background)}")
+        return np.asarray(Image.alpha_composite(backdrop, rgba).convert("RGB"), dtype=np.uint8).copy()
+    if im.mode in ("L", "1"):
+        notes.append("grey_to_rgb")
+    elif im.mode == "CMYK":
+        notes.append("cmyk_to_rgb")
+    elif im.mode != "RGB":
+        notes.append(f"{mode}_to_rgb")
+    return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
+def read_image(path: str | Path, background: Sequence[int] = BLACK) -> tuple[np.ndarray, list[str]]:
+    """Decode ``path`` to (H, W, 3) uint8 RGB; return it with the list of conversions made (see the module doc)."""
+    path = Path(path)
+    if path.is_dir():
+        raise _fail(path, "is a folder, not an image file")
+    if not path.exists():
+        raise _fail(path, "no such file")
+    try:
+        if path.stat().st_size == 0:
+            raise _fail(path, "empty file")
+    except OSError as err:
+        raise _fail(path, "cannot be read", err) from err
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS; a reader of untrusted files refuses both.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                deep = _sixteen_bit_colour(im)  # before reading EXIF: a PNG's getexif() decodes the pixels
+                orientation = _orientation(im)
+                array = None
+                if deep:
+                    array = _decode_16bit_colour(path, background, notes)
+                if array is None:
+                    im.load()  # decode now: a truncated file fails here, not later
+                    array = _to_rgb(im, path, background, notes)
+    except UnreadableImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise _fail(path, "decompression bomb: too many pixels to decode safely", err) from err
+    except Exception as err:  # noqa: BLE001 - UnidentifiedImageError, OSError (truncated), SyntaxError, MemoryError...
+        reason = "not an image" if type(err).__name__ == "UnidentifiedImageError" else "cannot be decoded"
+        raise _fail(path, reason, err) from err
+    if orientation != 1:
+        array = np.asarray(Image.fromarray(array).transpose(_ORIENTATION[orientation]), dtype=np.uint8).copy()
+        notes.append("exif_rotated" if orientation in (5, 6, 7, 8) else "exif_flipped")
+    return array, notes
+
+
+def load_rgb(path: str | Path, background: Sequence[int] = BLACK) -> np.ndarray:
+    """Decode ``path`` to an (H, W, 3) uint8 RGB array; raises :class:`UnreadableImage` (see the module doc)."""
+    return read_image(path, background)[0]
+
+
+def image_files(paths: Iterable[str | Path], suffixes: Sequence[str] = IMAGE_SUFFIXES) -> Iterator[Path]:
+    """Files named in ``paths``, and the image files (by suffix) inside folders, recursively, in sorted order.
+
+    A file named directly is yielded whatever its suffix (it gets an error row if it is not an image); a name that
+    does not exist is yielded too, so the caller reports it.
+    """
+    for item in paths:
+        item = Path(item)
+        if item.is_dir():
+            for root, dirs, names in os.walk(item):
+                dirs.sort()
+                for name in sorted(names):
+                    if Path(name).suffix.lower() in suffixes:
+                        yield Path(root) / name
+        else:
+            yield item
