@@ -55,12 +55,12 @@ def finite_difference_hypergradient(model: nn.Module, task_losses: TaskLosses, t
     model's parameters and buffers are the same afterwards as before; ``.grad`` fields are not touched.
     """
     params = _trainable(model)
+    buffers = [b.detach().clone() for b in model.buffers()]
     if grads is None:
         total = (weights.detach() * task_losses(model, train_batch)).sum()
         grads = torch.autograd.grad(total, params, allow_unused=True)
     grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
     theta = [p.detach().clone() for p in params]
-    buffers = [b.detach().clone() for b in model.buffers()]
     try:
         _set(params, [t - alpha * g for t, g in zip(theta, grads)])  # the virtual step theta'
         lval = val_loss(model, val_batch)
@@ -68,7 +68,7 @@ def finite_difference_hypergradient(model: nn.Module, task_losses: TaskLosses, t
         g_val = [torch.zeros_like(p) if g is None else g for p, g in zip(params, g_val)]
         norm = torch.sqrt(sum((g.double() ** 2).sum() for g in g_val))
         if not torch.isfinite(norm) or norm == 0:
-            return torch.zeros_like(weights), float(lval.detach())
+            return torch.zeros_like(weights), float(lval.detach())  # finally: restores theta and buffers
         eps = scale / float(norm)
         with torch.no_grad():
             _set(params, [t + eps * g for t, g in zip(theta, g_val)])
