@@ -36,25 +36,32 @@ class LearnedPromptTower(nn.Module):
         return self.table
 
 
+def clip_prompt_embeddings(texts: Sequence[str], arch: str = "RN50", pretrained: str = "openai") -> torch.Tensor:
+    """CLIP's text embeddings (n, d) of ``texts`` (open_clip; downloads the weights on first use)."""
+    try:
+        import open_clip
+    except ImportError as err:
+        raise RuntimeError("BLADES' CLIP text tower needs `pip install open_clip_torch` and a weight download "
+                           "(full profile, e.g. on Colab); offline use text_tower='learned' (a learned "
+                           "prompt-embedding table, the lite profile's stand-in)") from err
+    try:
+        model, _, _ = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
+        tokens = open_clip.get_tokenizer(arch)(list(texts))
+    except Exception as err:  # URLError, hub errors, ...
+        raise RuntimeError(f"cannot download CLIP's {arch} weights ({err}); offline use "
+                           "text_tower='learned' (a learned prompt-embedding table)") from err
+    with torch.no_grad():
+        return model.eval().encode_text(tokens).float()
+
+
 class ClipTextTower(nn.Module):
     """CLIP's text tower (frozen) embedding the prompts once, plus a learned projection to ``dim``."""
 
-    def __init__(self, texts: Sequence[str], dim: int = 768, arch: str = "RN50", pretrained: str = "openai") -> None:
+    def __init__(self, texts: Sequence[str], dim: int = 768, arch: str = "RN50", pretrained: str = "openai",
+                 embedded: torch.Tensor | None = None) -> None:
         super().__init__()
-        try:
-            import open_clip
-        except ImportError as err:
-            raise RuntimeError("BLADES' CLIP text tower needs `pip install open_clip_torch` and a weight download "
-                               "(full profile, e.g. on Colab); offline use text_tower='learned' (a learned "
-                               "prompt-embedding table, the lite profile's stand-in)") from err
-        try:
-            model, _, _ = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
-            tokens = open_clip.get_tokenizer(arch)(list(texts))
-        except Exception as err:  # URLError, hub errors, ...
-            raise RuntimeError(f"cannot download CLIP's {arch} weights ({err}); offline use "
-                               "text_tower='learned' (a learned prompt-embedding table)") from err
-        with torch.no_grad():
-            embedded = model.eval().encode_text(tokens).float()
+        if embedded is None:  # ``embedded`` given: rebuilt from a checkpoint, no download
+            embedded = clip_prompt_embeddings(texts, arch, pretrained)
         self.texts = tuple(texts)
         self.register_buffer("embedded", embedded)
         self.projection = nn.Linear(embedded.shape[1], dim)
@@ -63,12 +70,16 @@ class ClipTextTower(nn.Module):
         return self.projection(self.embedded)
 
 
-def build_text_tower(kind: str, dim: int = 768, seed: int = 0) -> nn.Module:
-    """``"learned"`` (lite) or ``"clip"`` (full) text tower over every prompt of :data:`TASKS`."""
+def build_text_tower(kind: str, dim: int = 768, seed: int = 0, state: dict | None = None) -> nn.Module:
+    """``"learned"`` (lite) or ``"clip"`` (full) text tower over every prompt of :data:`TASKS`.
+
+    ``state``: a saved model's state dict; a CLIP tower then takes its frozen prompt embeddings from it instead of
+    downloading CLIP again."""
     if kind == "learned":
         return LearnedPromptTower(prompts(), dim, seed)
     if kind == "clip":
-        return ClipTextTower(prompts(), dim)
+        embedded = None if state is None else state.get("heads.text_tower.embedded")
+        return ClipTextTower(prompts(), dim, embedded=embedded)
     raise ValueError(f"unknown text tower {kind!r}; choose 'learned' (lite) or 'clip' (full)")
 
 
