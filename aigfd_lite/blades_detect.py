@@ -65,6 +65,8 @@ def blades_oc(train_features: np.ndarray, *, n_components: int = 10, false_alarm
     train_features = np.asarray(train_features)
     if threshold_rule == "paper":
         detector = make().fit(train_features)
+        # Set explicitly, whatever GMMDetector's own default rule: the mixture's own training scores.
+        detector.threshold_ = detector.offset_ = float(np.quantile(detector.train_scores_, false_alarm))
     else:
         order = np.random.default_rng(random_state).permutation(len(train_features))
         n_cal = int(round(calibration_fraction * len(train_features)))
