@@ -34,15 +34,11 @@ import torch
 from torch import nn
 
 from .bilevel import TaskWeights, bilevel_step
-from .blades_tasks import CATEGORICAL_TASKS
-from .exif import ORDINAL_TAGS
+from .blades_tasks import LOSS_NAMES, task_losses  # noqa: F401 - part of this module's API
 from .joint_embedding import BladesNet, JointEmbeddingHeads, build_text_tower
-from .losses import fidelity_loss, focal_fidelity_loss, multilabel_fidelity_loss, ordinal_level_ranking_loss
 from .train import EpochSampler, _atomic_torch_save, _config_difference, _numpy_rng_state, _write_log
 from .train import checkpoint_dir
 
-#: The 11 losses, in the order of every loss vector and task-weight vector.
-LOSS_NAMES: tuple[str, ...] = (*ORDINAL_TAGS, *CATEGORICAL_TASKS, "manipulation", "parts")
 BLADES_SETTINGS: dict[str, dict[str, Any]] = {
     "full": dict(batch_size=48, input_size=224, epochs=20, lr=1e-5, outer_lr=3e-4, text_tower="clip",
                  checkpoint_every_steps=500),
@@ -130,25 +126,6 @@ def build_blades_model(image_tower: nn.Module, text_tower: str = "learned", feat
                        seed: int = 42, state: Optional[dict] = None) -> BladesNet:
     heads = JointEmbeddingHeads(build_text_tower(text_tower, feature_dim, seed, state=state))
     return BladesNet(image_tower, heads, feature_dim)
-
-
-def _masked_mean(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return values.mean() if values.numel() else like.sum() * 0.0
-
-
-def task_losses(out: dict[str, torch.Tensor], batch: Sequence[torch.Tensor], gamma: float = 2.0,
-                variant: str = "code") -> torch.Tensor:
-    """The 11 losses (:data:`LOSS_NAMES`) of one batch ``(images, levels, categorical, manipulated, parts)``."""
-    _, levels, categorical, manipulated, parts = batch
-    losses = [ordinal_level_ranking_loss(out[t].float(), levels[:, k], variant) for k, t in enumerate(ORDINAL_TAGS)]
-    for k, name in enumerate(CATEGORICAL_TASKS):
-        ok = categorical[:, k] >= 0
-        logits = out[name].float()
-        losses.append(_masked_mean(focal_fidelity_loss(logits[ok], categorical[ok, k], gamma), logits))
-    p_manipulated = torch.softmax(out["manipulation"].float(), dim=1)[:, 1]
-    losses.append(fidelity_loss(p_manipulated, manipulated.float()).mean())
-    losses.append(multilabel_fidelity_loss(out["parts"].float(), parts.float()).mean())
-    return torch.stack(losses)
 
 
 def _batches(dataset, order: list[int], start: int, bcfg: BladesConfig, cuda: bool):

@@ -12,15 +12,20 @@ have classes (the published BLADES training script crashes on exactly such a pro
   and the scene modes 5-8 merged);
 * coarse manipulation (photographic / manipulated) and fine-grained parts (eye, mouth: two binary labels, each a
   pair of prompts "original" / "flipped" whose logit difference is the label's sigmoid logit).
+
+:func:`task_losses` turns the heads' logits and a batch's labels into the 11 losses (:data:`LOSS_NAMES`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
+import torch
 
 from .exif import ORDINAL_TAGS
+from .losses import fidelity_loss, focal_fidelity_loss, multilabel_fidelity_loss, ordinal_level_ranking_loss
 
 LEVELS = ("low", "medium", "high")
 _ORDINAL_PHRASE = {"aperture": "f-number", "exposure_time": "exposure time", "focal_length": "focal length",
@@ -93,6 +98,10 @@ CATEGORICAL_TASKS: tuple[str, ...] = tuple(t.name for t in TASKS if t.kind == "c
 #: changes the whole face, no single part: coarse label 1, parts (0, 0).
 PARTS_OF_KIND = {"real": (0, 0), "eye_flip": (1, 0), "mouth_flip_h": (0, 1), "mouth_flip_v": (0, 1),
                  "warp": (0, 0)}
+
+
+#: The 11 losses, in the order of every loss vector and task-weight vector.
+LOSS_NAMES: tuple[str, ...] = (*ORDINAL_TAGS, *CATEGORICAL_TASKS, "manipulation", "parts")
 
 
 def task(name: str) -> Task:
@@ -173,3 +182,23 @@ def parts_targets(kind: Optional[str]) -> np.ndarray:
     if kind not in PARTS_OF_KIND:
         raise ValueError(f"unknown manipulation kind {kind!r}; known: {sorted(PARTS_OF_KIND)}")
     return np.asarray(PARTS_OF_KIND[kind], dtype=np.float32)
+
+
+def _masked_mean(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return values.mean() if values.numel() else like.sum() * 0.0
+
+
+def task_losses(out: dict[str, torch.Tensor], batch: Sequence[torch.Tensor], gamma: float = 2.0,
+                variant: str = "code") -> torch.Tensor:
+    """The 11 losses (:data:`LOSS_NAMES`) of one batch ``(images, levels, categorical, manipulated, parts)``:
+    ordinal expected-level ranking, focal fidelity (labels -1 skipped), coarse and multi-label fidelity."""
+    _, levels, categorical, manipulated, parts = batch
+    losses = [ordinal_level_ranking_loss(out[t].float(), levels[:, k], variant) for k, t in enumerate(ORDINAL_TAGS)]
+    for k, name in enumerate(CATEGORICAL_TASKS):
+        ok = categorical[:, k] >= 0
+        logits = out[name].float()
+        losses.append(_masked_mean(focal_fidelity_loss(logits[ok], categorical[ok, k], gamma), logits))
+    p_manipulated = torch.softmax(out["manipulation"].float(), dim=1)[:, 1]
+    losses.append(fidelity_loss(p_manipulated, manipulated.float()).mean())
+    losses.append(multilabel_fidelity_loss(out["parts"].float(), parts.float()).mean())
+    return torch.stack(losses)
