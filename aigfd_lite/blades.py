@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         _, log = fetch_or_train_blades(cfg, args.run_name, bilevel=not args.equal_weights,
                                        progress=not args.no_progress, **overrides)
-    except (ValueError, RuntimeError) as err:
+    except (ValueError, RuntimeError, OSError) as err:  # bad settings, no CLIP offline, missing data
         parser.error(str(err))
     last = log.iloc[-1].to_dict() if len(log) else {}
     print(json.dumps({"run_dir": str(checkpoint_dir(cfg.name, args.run_name)), "last_step": last}, default=str))
