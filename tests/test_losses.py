@@ -279,3 +279,78 @@ def test_ranking_loss_accepts_lists_and_integer_tags():
     expected = pairwise_ranking_loss(scores, t(100.0, 200.0, 400.0)).item()
     assert pairwise_ranking_loss(scores, torch.tensor([100, 200, 400])).item() == pytest.approx(expected, abs=1e-12)
     assert pairwise_ranking_loss(scores, [100.0, 200.0, 400.0]).item() == pytest.approx(expected, abs=1e-12)
+
+
+# --- BLADES' losses (chapter 8) ---------------------------------------------------------------------------------
+from aigfd_lite.losses import (  # noqa: E402
+    expected_level,
+    focal_fidelity_loss,
+    multilabel_fidelity_loss,
+    ordinal_level_ranking_loss,
+)
+
+
+def test_focal_fidelity_hand_computed():
+    logits = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]], dtype=torch.float64)
+    target = torch.tensor([0, 1])
+    out = focal_fidelity_loss(logits, target)
+    assert out.shape == (2,)
+    # p_y = 0.5: 0.25 * (1 - sqrt(0.5)); p_y = 0.25: 0.5625 * (1 - 0.5)
+    expected = torch.tensor([0.25 * (1 - math.sqrt(0.5)), 0.5625 * 0.5], dtype=torch.float64)
+    assert torch.allclose(out, expected, atol=1e-6)
+    plain = focal_fidelity_loss(logits, target, gamma=0.0)
+    assert torch.allclose(plain, torch.tensor([1 - math.sqrt(0.5), 0.5], dtype=torch.float64), atol=1e-6)
+
+
+def test_focal_fidelity_extreme_logits_have_finite_gradients():
+    logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0], [0.0, 0.0, 80.0]], requires_grad=True)
+    target = torch.tensor([0, 0, 2])
+    loss = focal_fidelity_loss(logits, target)
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and torch.isfinite(logits.grad).all()
+    assert loss[0].item() < 1e-3 and loss[1].item() == pytest.approx(1 - math.sqrt(FIDELITY_EPS), abs=1e-4)
+
+
+def test_focal_fidelity_gradcheck_and_bad_targets():
+    logits = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    target = torch.tensor([0, 4, 2, 2])
+    assert torch.autograd.gradcheck(lambda x: focal_fidelity_loss(x, target), (logits,))
+    with pytest.raises(ValueError, match="targets must lie"):
+        focal_fidelity_loss(logits, torch.tensor([0, 5, 1, 1]))
+    with pytest.raises(ValueError, match="must be"):
+        focal_fidelity_loss(logits, torch.tensor([0, 1]))
+
+
+def test_multilabel_fidelity_mean_over_labels():
+    logits = torch.tensor([[0.0, 100.0]], dtype=torch.float64)
+    out = multilabel_fidelity_loss(logits, torch.tensor([[1.0, 1.0]]))
+    # label 1: p = 0.5, g = 1: 1 - sqrt(0.5 + eps) - sqrt(eps); label 2: ~ -sqrt(eps) (p = g = 1)
+    first = 1 - math.sqrt(0.5 + FIDELITY_EPS) - math.sqrt(FIDELITY_EPS)
+    assert out.item() == pytest.approx((first + 1 - math.sqrt(1 + FIDELITY_EPS) - math.sqrt(FIDELITY_EPS)) / 2,
+                                       abs=1e-6)
+    with pytest.raises(ValueError):
+        multilabel_fidelity_loss(logits, torch.tensor([1.0, 1.0]))
+
+
+def test_ordinal_level_ranking_loss_hand_computed():
+    logits = torch.tensor([[10.0, 0.0, 0.0], [0.0, 0.0, 10.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    levels = torch.tensor([0, 2, -1])  # the third face has no tag: one valid pair (0, 1), target 0
+    e = expected_level(logits)
+    assert e[2].item() == pytest.approx(2.0)
+    for variant, z in (("paper", (e[0] - e[1]) / math.sqrt(2)), ("code", 2 * (e[0] - e[1]))):
+        p = torch.special.ndtr(z)
+        expected = 1 - math.sqrt(FIDELITY_EPS) - math.sqrt(1 - p.item() + FIDELITY_EPS)
+        got = ordinal_level_ranking_loss(logits, levels, variant).item()
+        assert got == pytest.approx(expected, abs=1e-9)
+    tie = ordinal_level_ranking_loss(logits[:2], torch.tensor([1, 1])).item()  # tie: target 0.5
+    p = torch.special.ndtr((e[0] - e[1]) / math.sqrt(2)).item()
+    assert tie == pytest.approx(1 - math.sqrt(0.5 * p + FIDELITY_EPS) - math.sqrt(0.5 * (1 - p) + FIDELITY_EPS))
+
+
+def test_ordinal_level_ranking_loss_gradcheck_and_no_pairs():
+    logits = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    levels = torch.tensor([0, 1, 2, 1, -1])
+    assert torch.autograd.gradcheck(lambda x: ordinal_level_ranking_loss(x, levels), (logits,))
+    alone = ordinal_level_ranking_loss(logits, torch.tensor([0, -1, -1, -1, -1]))
+    alone.backward()
+    assert alone.item() == 0.0 and torch.equal(logits.grad, torch.zeros_like(logits))

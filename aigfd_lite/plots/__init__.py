@@ -12,3 +12,4 @@ from .detector import (
     toy_real_faces, plot_toy_detectors, plot_image_rows, plot_false_alarm, plot_k_choice,
     plot_score_histograms, plot_fig4, tsne_embedding, plot_tsne, plot_interval_rows,
 )
+from .blades import plot_loss_comparison, plot_task_weights
