@@ -1,4 +1,4 @@
-"""Bi-level optimisation of BLADES' task weights (chapter 8, ``book/08_blades.md``).
+"""Bi-level optimisation of BLADES' task weights (chapter 7, ``book/07_blades.md``).
 
 The pretext network's parameters theta are trained on the weighted sum of the task losses (inner problem),
 ``L_train(theta, lambda) = sum_i lambda_i L_i(theta)``; the weights lambda are chosen so that the network does well

@@ -1,4 +1,4 @@
-"""BLADES pretraining: 11 task losses, task weights learned by bi-level optimisation, resumable (chapter 8).
+"""BLADES pretraining: 11 task losses, task weights learned by bi-level optimisation, resumable (chapter 7).
 
 ``fetch_or_train_blades(cfg, run_name="blades", bilevel=True) -> (model, log)`` loads a finished run or trains it
 (resuming a partial one). ``bilevel=False`` trains with equal weights (the lite comparison). Checkpoints (model,
@@ -42,7 +42,7 @@ from .train import checkpoint_dir
 BLADES_SETTINGS: dict[str, dict[str, Any]] = {
     "full": dict(batch_size=48, input_size=224, epochs=20, lr=1e-5, outer_lr=3e-4, text_tower="clip",
                  checkpoint_every_steps=500),
-    # lite: ~20 steps per run; outer lr raised so the weights can move at all in so few steps (chapter 8 says so)
+    # lite: ~20 steps per run; outer lr raised so the weights can move at all in so few steps (chapter 7 says so)
     "lite": dict(batch_size=32, epochs=4, lr=1e-4, outer_lr=1e-2, text_tower="learned", init="chapter4",
                  checkpoint_every_steps=1000, variants_per_kind=2, num_workers=0),
 }
@@ -276,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .profiles import resolve
     from .train import _parse_value
 
-    parser = argparse.ArgumentParser(description="BLADES pretraining (chapter 8); resumes if interrupted.")
+    parser = argparse.ArgumentParser(description="BLADES pretraining (chapter 7); resumes if interrupted.")
     parser.add_argument("--profile", default="full")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--run-name", default="blades")

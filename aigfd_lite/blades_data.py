@@ -1,4 +1,4 @@
-"""BLADES' training items: a face with its 11 task labels (chapter 8, ``book/08_blades.md``).
+"""BLADES' training items: a face with its 11 task labels (chapter 7, ``book/07_blades.md``).
 
 An item is ``(image (3, S, S), levels (4,) int64, categorical (5,) int64, manipulated int64, parts (2,) float32)``:
 the three-level ordinal EXIF labels (-1: missing), the five categorical EXIF class indices (-1: missing or a value

@@ -1,4 +1,4 @@
-"""BLADES' two detectors on frozen pretext features (chapter 8, ``book/08_blades.md``).
+"""BLADES' two detectors on frozen pretext features (chapter 7, ``book/07_blades.md``).
 
 * **BLADES-OC** (:func:`blades_oc`): one-class, a 10-component Gaussian mixture on L2-normalised features of real
   faces (:class:`aigfd_lite.detector.GMMDetector`), thresholded for a 5 % false alarm. ``threshold_rule="paper"``

@@ -1,6 +1,6 @@
 """BLADES' eleven pretext tasks as ONE table: each task's classes, their text prompts and how labels map onto them.
 
-Taught in chapter 8 (``book/08_blades.md``). Prompts (what the text tower embeds, one per class) and targets (class
+Taught in chapter 7 (``book/07_blades.md``). Prompts (what the text tower embeds, one per class) and targets (class
 indices) are both read from :data:`TASKS`, so a head can never have a different number of outputs than its labels
 have classes (the published BLADES training script crashes on exactly such a prompt/label mismatch).
 

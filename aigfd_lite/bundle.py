@@ -1,4 +1,4 @@
-"""A detector bundle: everything ``aigfd score`` needs, in one folder, without pickle (chapter 10).
+"""A detector bundle: everything ``aigfd score`` needs, in one folder, without pickle (chapter 9).
 
 A bundle holds
 
@@ -171,7 +171,7 @@ def load_bundle(folder: str | Path | None = None) -> Bundle:
     from safetensors.torch import load_file as load_torch
 
     folder = Path(folder) if folder is not None else default_dir()
-    how = ("make one with `aigfd bundle` (from a trained run) or run chapter 10 of the book, "
+    how = ("make one with `aigfd bundle` (from a trained run) or run chapter 9 of the book, "
            "or pass --bundle DIR")
     if not folder.is_dir():
         raise BundleError(f"no detector bundle at {folder}: {how}")

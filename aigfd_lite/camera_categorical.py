@@ -1,4 +1,4 @@
-"""Simulated categorical camera settings for faces without EXIF (chapter 8, lite profile).
+"""Simulated categorical camera settings for faces without EXIF (chapter 7, lite profile).
 
 BLADES classifies five categorical EXIF tags. The lite corpus has real EXIF for about 20 faces (one camera
 model), so, as :mod:`aigfd_lite.camera` does for the ordinal tags, the other faces are *rendered* as if a camera

@@ -1,4 +1,4 @@
-"""The ``aigfd`` command (also ``python -m aigfd_lite.cli``): ``aigfd score`` and ``aigfd bundle`` (chapter 10).
+"""The ``aigfd`` command (also ``python -m aigfd_lite.cli``): ``aigfd score`` and ``aigfd bundle`` (chapter 9).
 
 ``aigfd score PATH... [--bundle DIR] [--format table|csv|json] [--out FILE]`` prints one row per face: file, face
 index, box (x0, y0, x1, y1 in the photo's pixels), log-likelihood, threshold and verdict ("photograph" or

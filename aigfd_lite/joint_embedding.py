@@ -1,6 +1,6 @@
 """BLADES' joint image-text embedding heads: logits = scale x cosine(image feature, class-prompt embedding).
 
-Taught in chapter 8 (``book/08_blades.md``). Every class of every task (:data:`aigfd_lite.blades_tasks.TASKS`) has
+Taught in chapter 7 (``book/07_blades.md``). Every class of every task (:data:`aigfd_lite.blades_tasks.TASKS`) has
 a text prompt; a *text tower* turns the prompts into vectors, and a task's logits are the scaled cosine similarities
 between the image feature and the task's prompt vectors (CLIP's zero-shot classifier, trained here).
 

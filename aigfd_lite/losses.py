@@ -181,7 +181,7 @@ def total_loss(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# BLADES' losses (chapter 8, book/08_blades.md): categorical, multi-label and three-level ordinal tasks.
+# BLADES' losses (chapter 7, book/07_blades.md): categorical, multi-label and three-level ordinal tasks.
 
 
 def focal_fidelity_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,

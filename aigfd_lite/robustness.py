@@ -1,4 +1,4 @@
-"""Does the detector survive what happens to photos online? Processing conditions and their metrics (chapter 9).
+"""Does the detector survive what happens to photos online? Processing conditions and their metrics (chapter 8).
 
 Each condition maps one uint8 (H, W, 3) face to a processed one, deterministically (noise is seeded):
 

@@ -1,4 +1,4 @@
-"""Score your own photos (chapter 10): find the faces, crop them like the training data, and apply the detector.
+"""Score your own photos (chapter 9): find the faces, crop them like the training data, and apply the detector.
 
 For each file, :func:`score_files` reads it with :func:`aigfd_lite.imageio.load_rgb` (transparency over the
 bundle's background, white like the corpus), finds the faces with the

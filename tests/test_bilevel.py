@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.bilevel (chapter 8): the finite-difference hypergradient against the exact second-order one,
+"""Tests of aigfd_lite.bilevel (chapter 7): the finite-difference hypergradient against the exact second-order one,
 parameters and BatchNorm buffers restored after the virtual steps, and the Adam update of the task weights."""
 from __future__ import annotations
 

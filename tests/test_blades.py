@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.blades (chapter 8): the 11 losses, configuration, a short run learning task weights, and
+"""Tests of aigfd_lite.blades (chapter 7): the 11 losses, configuration, a short run learning task weights, and
 exact resume after a SIGKILL."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.blades_data (chapter 8): the full profile's items from the official FDF layout, with the
+"""Tests of aigfd_lite.blades_data (chapter 7): the full profile's items from the official FDF layout, with the
 categorical tags read from the Flickr JSON (the miniature layout of tests/test_fdf.py)."""
 from __future__ import annotations
 

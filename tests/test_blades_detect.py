@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.blades_detect (chapter 8): BLADES-OC's two threshold rules, pseudo-outliers, BLADES-BC."""
+"""Tests of aigfd_lite.blades_detect (chapter 7): BLADES-OC's two threshold rules, pseudo-outliers, BLADES-BC."""
 from __future__ import annotations
 
 import numpy as np

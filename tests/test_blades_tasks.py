@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.blades_tasks (chapter 8): one table for prompts and labels, EXIF values to classes,
+"""Tests of aigfd_lite.blades_tasks (chapter 7): one table for prompts and labels, EXIF values to classes,
 tertile levels."""
 from __future__ import annotations
 

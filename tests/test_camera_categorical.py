@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.camera_categorical (chapter 8): each simulated categorical setting has the documented,
+"""Tests of aigfd_lite.camera_categorical (chapter 7): each simulated categorical setting has the documented,
 measurable effect; rendering is deterministic and rejects bad input."""
 from __future__ import annotations
 

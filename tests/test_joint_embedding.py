@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.joint_embedding (chapter 8): head shapes always agree with the task table's labels, logits
+"""Tests of aigfd_lite.joint_embedding (chapter 7): head shapes always agree with the task table's labels, logits
 are scaled cosines, and CLIP's text tower (through a local open_clip stand-in) or a clear offline error."""
 from __future__ import annotations
 

@@ -281,7 +281,7 @@ def test_ranking_loss_accepts_lists_and_integer_tags():
     assert pairwise_ranking_loss(scores, [100.0, 200.0, 400.0]).item() == pytest.approx(expected, abs=1e-12)
 
 
-# --- BLADES' losses (chapter 8) ---------------------------------------------------------------------------------
+# --- BLADES' losses (chapter 7) ---------------------------------------------------------------------------------
 from aigfd_lite.losses import (  # noqa: E402
     expected_level,
     focal_fidelity_loss,

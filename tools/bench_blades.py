@@ -1,4 +1,4 @@
-"""Benchmark: cost of one BLADES step with bi-level task weights against one equal-weight step (chapter 8).
+"""Benchmark: cost of one BLADES step with bi-level task weights against one equal-weight step (chapter 7).
 
 The bi-level step adds a validation forward+backward at the virtual parameters and two forward passes for the
 finite-difference hypergradient. Measured with the lite profile's image tower architecture (random weights: the

@@ -5,7 +5,7 @@
 Builds a folder of ``n`` images (the lite corpus's source photos, cycled; each a whole photograph that must go
 through face detection), runs ``python -m aigfd_lite.cli score`` on it as a user would, and prints the command's own
 measurement (bundle loading excluded) and the wall time of the whole command (Python start-up and bundle loading
-included). Needs a bundle: run chapter 10 or `aigfd bundle` first.
+included). Needs a bundle: run chapter 9 or `aigfd bundle` first.
 """
 from __future__ import annotations
 

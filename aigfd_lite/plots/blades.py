@@ -5,9 +5,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 
-# Chapter 8 -----------------------------------------------------------------------------------------------------
+# Chapter 7 -----------------------------------------------------------------------------------------------------
 def plot_task_weights(log: pd.DataFrame, names: list[str] | tuple[str, ...], ax=None, title: str = ""):
-    """BLADES' task weights lambda_i over training (chapter 8): one line per task, from ``lambda_<name>`` columns
+    """BLADES' task weights lambda_i over training (chapter 7): one line per task, from ``lambda_<name>`` columns
     of a BLADES training log; the equal-weight level 1 dotted."""
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4))
@@ -23,7 +23,7 @@ def plot_task_weights(log: pd.DataFrame, names: list[str] | tuple[str, ...], ax=
 
 def plot_loss_comparison(logs: dict[str, pd.DataFrame], column: str = "loss_manipulation", ax=None,
                          window: int = 3):
-    """One training-loss column (rolling mean of ``window`` steps) for several BLADES runs (chapter 8)."""
+    """One training-loss column (rolling mean of ``window`` steps) for several BLADES runs (chapter 7)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     for label, log in logs.items():
