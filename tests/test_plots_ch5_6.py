@@ -35,3 +35,16 @@ def test_chapter_5_and_6_figures_draw():
     diffs = pd.DataFrame({"difference": [0.1], "low": [-0.1], "high": [0.3]}, index=[("x", "g")])
     assert plots.plot_interval_rows(diffs, "AUC").axes
     matplotlib.pyplot.close("all")
+
+
+def test_robustness_curves_draws_three_series_and_the_nominal_line():
+    import pandas as pd
+
+    from aigfd_lite.plots import robustness_curves
+
+    mean = pd.DataFrame({"auc": [0.9, 0.8], "acc": [0.85, 0.7], "false_alarm": [0.05, 0.2]},
+                        index=["clean", "JPEG q30"])
+    fig = robustness_curves(mean, 0.05, "t")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4 and ax.get_title() == "t"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["clean", "JPEG q30"]

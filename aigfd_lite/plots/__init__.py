@@ -13,3 +13,4 @@ from .detector import (
     plot_score_histograms, plot_fig4, tsne_embedding, plot_tsne, plot_interval_rows,
 )
 from .blades import plot_loss_comparison, plot_task_weights
+from .robustness import robustness_curves
