@@ -18,7 +18,9 @@ def pair_labels(tags: Any, tie: float = 0.5) -> tuple[torch.Tensor, torch.Tensor
     ``tags`` is 1-D with one tag value per image; NaN marks a missing tag and every pair touching it is dropped.
     Returns ``(i, j, target)``: index tensors (int64) of the kept pairs and their targets in ``tags``' float dtype,
     1 where ``tags[i] > tags[j]``, 0 where smaller and ``tie`` (0.5, the published code's choice) where equal.
-    ``tie=1.0`` gives the paper's ">=" reading of Eq. 1.
+    Eq. 1 states ">=" over ordered pairs, which is order-free: a tied pair appears as (i, j) and as (j, i) with
+    target 1 both times. ``tie=1.0`` puts ">=" on the i<j pairs only, which depends on the batch order, so it is
+    not the paper's reading; the 0.5 tie rule is the code's (chapter 1 measures how often ties occur).
     """
     tags = _as_float_tensor(tags)
     i, j = torch.triu_indices(len(tags), len(tags), offset=1, device=tags.device)

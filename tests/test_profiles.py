@@ -15,7 +15,7 @@ def test_full_follows_the_paper():
 
 def test_lite_shrinks_sizes():
     lite, full = resolve("lite"), resolve("full")
-    # Epochs are not compared: lite makes more passes over ~200 faces than full makes over 130k.
+    # Epochs are not compared: lite makes more passes over ~200 faces than full makes over 200,000 FDF faces.
     assert lite.input_size < full.input_size and lite.batch_size < full.batch_size
     assert lite.n_gmm_fit < full.n_gmm_fit and lite.n_test_per_generator < full.n_test_per_generator
     assert lite.device == "cpu"
