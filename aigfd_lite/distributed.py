@@ -257,6 +257,17 @@ def convert_batchnorm(model: nn.Module, mode: str, procs: Processes) -> nn.Modul
     return _to_global_batchnorm(module)
 
 
+def prepare(model: nn.Module, batchnorm: str, procs: Processes, device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """``(module, net)``: the module whose parameters the optimiser updates and whose state a checkpoint stores
+    (BatchNorm converted, see :func:`convert_batchnorm`), and what the loop calls: ``module`` itself in one
+    process, else ``module`` wrapped in DistributedDataParallel (gradients averaged over the ranks)."""
+    module = convert_batchnorm(model, batchnorm, procs)
+    if procs.world_size == 1:
+        return module, module
+    ids = [device.index] if device.type == "cuda" else None
+    return module, nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+
 def gather_rows(rows: np.ndarray, n: int) -> np.ndarray:
     """Rank 0: the ``(n, ...)`` rows of all ranks' :meth:`Processes.shard` slices, in order; other ranks: an
     empty ``(0, ...)`` array (fit the detector on rank 0)."""

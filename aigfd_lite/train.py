@@ -43,8 +43,8 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .distributed import (Precision, ShardedBatchSampler, barrier, broadcast_object, choose_precision,
-                          convert_batchnorm, gather, init_from_env, shutdown)
+from .distributed import (Precision, ShardedBatchSampler, barrier, broadcast_object, choose_precision, gather,
+                          init_from_env, prepare, shutdown)
 from .losses import manipulation_loss, pairwise_ranking_loss, total_loss
 from .models import TAGS, TASKS, ExifManipNet, build_model
 from .pretext import bootstrap_intervals, evaluate_pretext  # noqa: F401 (re-exported: part of the public API)
@@ -114,10 +114,7 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
     model.to(device)
     if cuda:
         model = model.to(memory_format=torch.channels_last)
-    module = convert_batchnorm(model, tcfg.batchnorm, procs)  # `model` itself in one process
-    net = module
-    if procs.world_size > 1:
-        net = torch.nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if cuda else None)
+    module, net = prepare(model, tcfg.batchnorm, procs, device)  # `model` itself in one process, else DDP
     optimizer = torch.optim.AdamW(module.parameters(), lr=tcfg.lr, betas=tcfg.betas, eps=tcfg.eps,
                                   weight_decay=tcfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
