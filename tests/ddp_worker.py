@@ -39,7 +39,7 @@ def audit(event: str, args: tuple) -> None:
 
 
 def equivalence_config(batchnorm: str):
-    return tiny_config(batch_size=8, lr=1e-3, max_steps=1, batchnorm=batchnorm)
+    return tiny_config(batch_size=8, lr=5e-4, max_steps=1, batchnorm=batchnorm)
 
 
 def first_batch_gradients(batchnorm: str) -> dict[str, torch.Tensor]:

@@ -45,8 +45,8 @@ FIXTURE = textwrap.dedent('''
                               sample_kind=lambda r, f: "real" if r.random() < f else LABELS[1 + int(r.integers(4))])
 
     def model():
-        torch.manual_seed(0)
-        backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        torch.manual_seed(0)  # no bias before BatchNorm, as in ResNet-50 (its gradient would be 0)
+        backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
                                  nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 16))
         return ExifManipNet(feature_dim=16, backbone=backbone)
 ''')
