@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,9 @@ from .distributed import init_from_env, prepare, processes, shutdown
 from .models import build_model
 from .train import TrainConfig, global_batch_loss
 
-_TREATMENTS = ("sync", "local")
+#: (BatchNorm, dtype) of the steps the ranks make: the training dtype with both treatments, and float64, where
+#: rounding noise is ~1e-16 instead of ~1e-7, so any difference left would be a real one.
+_CASES = (("sync", torch.float32), ("local", torch.float32), ("sync", torch.float64))
 
 
 def synthetic_batch(tcfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -41,18 +42,18 @@ def synthetic_batch(tcfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torc
     return images, tags, labels
 
 
-def one_step(tcfg: TrainConfig, batchnorm: str) -> dict[str, Any]:
+def one_step(tcfg: TrainConfig, batchnorm: str, dtype: torch.dtype = torch.float32) -> dict[str, Any]:
     """Loss, gradients (after DDP's averaging) and parameters after one AdamW step, on this rank's slice."""
     procs = processes()
     images, tags, labels = synthetic_batch(tcfg)
     rows = slice(procs.rank * tcfg.batch_size // procs.world_size,
                  (procs.rank + 1) * tcfg.batch_size // procs.world_size)
-    module, net = prepare(build_model("random", tcfg.feature_dim, tcfg.tasks, seed=tcfg.seed), batchnorm, procs,
-                          torch.device("cpu"))
+    model = build_model("random", tcfg.feature_dim, tcfg.tasks, seed=tcfg.seed).to(dtype)
+    module, net = prepare(model, batchnorm, procs, torch.device("cpu"))
     optimizer = torch.optim.AdamW(module.parameters(), lr=tcfg.lr, betas=tcfg.betas, eps=tcfg.eps,
                                   weight_decay=tcfg.weight_decay)
     net.train()
-    loss, _ = global_batch_loss(net, images[rows], tags[rows], labels[rows], tcfg)
+    loss, _ = global_batch_loss(net, images[rows].to(dtype), tags[rows], labels[rows], tcfg)
     optimizer.zero_grad()
     loss.backward()
     grads = {name: p.grad.detach().clone() for name, p in module.named_parameters()}
@@ -60,14 +61,22 @@ def one_step(tcfg: TrainConfig, batchnorm: str) -> dict[str, Any]:
     return {"loss": loss.detach(), "grads": grads, "state": module.state_dict()}
 
 
-def _max_abs_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].is_floating_point())
+def _row(name: str, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    def worst(x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> float:
+        return max(float((x[k].double() - y[k].double()).abs().max()) for k in x if x[k].is_floating_point())
+
+    scale = max(float(g.abs().max()) for g in a["grads"].values())
+    return {"comparison": name, "loss a": float(a["loss"]), "loss b": float(b["loss"]),
+            "max |gradient|": scale, "max |diff| gradients": worst(a["grads"], b["grads"]),
+            "relative": worst(a["grads"], b["grads"]) / scale,
+            "max |diff| parameters after the step": worst(a["state"], b["state"])}
 
 
 def measure_equivalence(cfg: Any, world_size: int = 2, batch_size: int = 16, input_size: int = 32,
                         timeout: float = 900) -> pd.DataFrame:
-    """One row per BatchNorm treatment: loss of 1 process and of ``world_size`` processes, max |difference| of the
-    gradients and of the parameters (and BatchNorm statistics) after one step. ``cfg``: a profile or TrainConfig."""
+    """One row per comparison: ``world_size`` processes against one (global-batch and per-rank BatchNorm in
+    float32, global-batch BatchNorm in float64) and, as the yardstick of float32 rounding noise, one process
+    with one thread against one with all threads. ``cfg``: a profile or a TrainConfig (its network, lr, ...)."""
     tcfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_profile(cfg)
     tcfg = TrainConfig.from_json({**tcfg.to_json(), "batch_size": batch_size, "input_size": input_size,
                                   "device": "cpu", "init": "random"})
@@ -77,27 +86,28 @@ def measure_equivalence(cfg: Any, world_size: int = 2, batch_size: int = 16, inp
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        env = dict(os.environ, MASTER_ADDR="127.0.0.1")
+        env = dict(os.environ, MASTER_ADDR="127.0.0.1", OMP_NUM_THREADS="1")
         if sys.platform.startswith("linux"):
             env["GLOO_SOCKET_IFNAME"] = "lo"
-        started = time.perf_counter()
         launched = subprocess.run(
             [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(world_size), "--master_addr",
              "127.0.0.1", "--master_port", str(port), "-m", "aigfd_lite.ddp_check", str(out),
              str(out / "config.json")], env=env, capture_output=True, text=True, timeout=timeout)
         if launched.returncode != 0:
             raise RuntimeError(f"torchrun failed ({launched.returncode}):\n{launched.stderr[-3000:]}")
-        seconds = time.perf_counter() - started
+        threads = torch.get_num_threads()
         rows = []
-        for treatment in _TREATMENTS:
-            single = one_step(tcfg, treatment)  # in one process the treatment changes nothing
-            ranks = torch.load(out / f"{treatment}.pt", weights_only=True)
-            rows.append({"BatchNorm": treatment, "loss, 1 process": float(single["loss"]),
-                         f"loss, {world_size} processes": float(ranks["loss"]),
-                         "max |diff| gradients": _max_abs_difference(single["grads"], ranks["grads"]),
-                         "max |diff| parameters after the step": _max_abs_difference(single["state"],
-                                                                                    ranks["state"]),
-                         "torchrun seconds": round(seconds, 1)})
+        try:
+            torch.set_num_threads(1)  # as each torchrun process
+            for batchnorm, dtype in _CASES:
+                ranks = torch.load(out / f"{batchnorm}-{dtype}.pt", weights_only=True)
+                name = f"1 vs {world_size} processes, {batchnorm} BatchNorm, {str(dtype)[6:]}"
+                rows.append(_row(name, one_step(tcfg, batchnorm, dtype), ranks))
+            single = one_step(tcfg, "sync")
+            torch.set_num_threads(threads)
+            rows.append(_row(f"1 process: 1 vs {threads} threads, float32", single, one_step(tcfg, "sync")))
+        finally:
+            torch.set_num_threads(threads)
     return pd.DataFrame(rows)
 
 
@@ -105,10 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     out, config = (Path(a) for a in (argv or sys.argv[1:]))
     tcfg = TrainConfig.from_json(json.loads(config.read_text()))
     procs, _ = init_from_env("cpu")
-    for treatment in _TREATMENTS:
-        result = one_step(tcfg, treatment)
+    for batchnorm, dtype in _CASES:
+        result = one_step(tcfg, batchnorm, dtype)
         if procs.main:
-            torch.save(result, out / f"{treatment}.pt")
+            torch.save(result, out / f"{batchnorm}-{dtype}.pt")
     shutdown()
 
 

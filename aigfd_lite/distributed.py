@@ -210,11 +210,12 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
             return super().forward(x)
         dims = [0, *range(2, x.dim())]
         shape = [1, -1] + [1] * (x.dim() - 2)
-        count = x.new_tensor([x.numel() // x.shape[1]], dtype=torch.float32)
-        first = _AllReduceSum.apply(torch.cat([x.float().sum(dims), count]))
+        work = x if x.dtype == torch.float64 else x.float()
+        count = work.new_tensor([x.numel() // x.shape[1]])
+        first = _AllReduceSum.apply(torch.cat([work.sum(dims), count]))
         n = first[-1].detach()
         mean = first[:-1] / n
-        centred = x.float() - mean.view(shape)
+        centred = work - mean.view(shape)
         var = _AllReduceSum.apply((centred * centred).sum(dims)) / n
         y = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
@@ -232,8 +233,10 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
 def _to_global_batchnorm(module: nn.Module) -> nn.Module:
     out = module
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
+        like = next(iter(module.state_dict().values()), torch.empty(0))  # keep device and dtype (float64 checks)
         out = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                              module.track_running_stats)
+                              module.track_running_stats, device=like.device,
+                              dtype=like.dtype if like.is_floating_point() else None)
         out.load_state_dict(module.state_dict())
         out.train(module.training)
     for name, child in module.named_children():

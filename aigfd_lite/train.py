@@ -54,12 +54,16 @@ from .runs import (RUNTIME_FIELDS, EpochSampler, TrainConfig, checkpoint_dir,  #
 HEADS: tuple[str, ...] = (*TAGS, "manipulation")
 
 
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    return x if x.dtype == torch.float64 else x.float()  # autocast's fp16/bf16 -> fp32; fp64 stays (checks)
+
+
 def compute_losses(out: dict[str, torch.Tensor], tags: torch.Tensor, labels: torch.Tensor,
                    tcfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 6: all-pairs ranking loss per tag + manipulation loss; terms of tasks not trained get weight 0."""
-    ranking = {t: pairwise_ranking_loss(out[t].float(), tags[:, k].float(), tcfg.ranking_variant)
+    ranking = {t: pairwise_ranking_loss(_at_least_float32(out[t]), tags[:, k].float(), tcfg.ranking_variant)
                for k, t in enumerate(TAGS)}
-    manip = manipulation_loss(out["manipulation"].float(), labels.float(), form=tcfg.manipulation_form)
+    manip = manipulation_loss(_at_least_float32(out["manipulation"]), labels.float(), form=tcfg.manipulation_form)
     weights = {t: 0.0 for t in TAGS} if "exif" not in tcfg.tasks else {}
     if "manipulation" not in tcfg.tasks:
         weights["manipulation"] = 0.0
@@ -76,7 +80,7 @@ def global_batch_loss(net: torch.nn.Module, images: torch.Tensor, tags: torch.Te
     whole batch, pair for pair as one process would. In one process the gathers do nothing."""
     with precision.autocast(images.device):
         out = net(images)
-    heads = gather(torch.stack([out[name].float() for name in HEADS], 1))
+    heads = gather(torch.stack([_at_least_float32(out[name]) for name in HEADS], 1))
     tags, labels = gather(tags, grad=False), gather(labels, grad=False)
     return compute_losses({name: heads[:, k] for k, name in enumerate(HEADS)}, tags, labels, tcfg)
 

@@ -197,3 +197,31 @@ def test_run_killed_under_torchrun_resumes_bit_exactly(torchrun_runs):
     log_a, log_b = (pd.read_csv(torchrun_runs / "runs" / r / "log.csv") for r in ("a", "b"))
     assert list(log_b["step"]) == list(range(1, 13))  # steps 6-7, lost with the kill, were redone
     np.testing.assert_array_equal(log_a["loss"], log_b["loss"])
+
+
+def test_global_batchnorm_is_batchnorm_over_the_gathered_batch(monkeypatch):
+    """GlobalBatchNorm's training branch with the all-reduce made an identity (one rank holding the whole batch)
+    equals torch's BatchNorm in float64: output, input and weight gradients, running statistics; dtype is kept."""
+    from torch import nn
+
+    monkeypatch.setattr(distributed, "processes", lambda: Processes(0, 2))
+    monkeypatch.setattr(distributed._AllReduceSum, "apply", staticmethod(lambda x: x * 1.0))
+    torch.manual_seed(0)
+    reference = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8, momentum=None)).double()
+    converted = distributed.convert_batchnorm(reference, "sync", Processes(0, 2, backend="gloo"))
+    assert isinstance(converted[1], distributed.GlobalBatchNorm) and converted[1].weight.dtype == torch.float64
+    assert type(reference[1]) is nn.BatchNorm2d  # the caller's model is left as it was
+    x = torch.randn(6, 3, 7, 7, dtype=torch.float64)
+    weights = torch.randn(6, 8, 5, 5, dtype=torch.float64)
+    for _ in range(2):  # two steps: the cumulative running average (momentum=None) too
+        outputs = [net(x) for net in (reference, converted)]
+        for net, y in zip((reference, converted), outputs):
+            (y * weights).sum().backward()
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=1e-12)
+    for (name, a), b in zip(reference.named_parameters(), converted.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=1e-10, msg=name)
+    for key, value in reference.state_dict().items():
+        torch.testing.assert_close(value, converted.state_dict()[key], rtol=0, atol=1e-12, msg=key)
+    assert distributed.convert_batchnorm(reference, "local", Processes(0, 2))[1].__class__ is nn.BatchNorm2d
+    with pytest.raises(ValueError, match="sync' or 'local"):
+        distributed.convert_batchnorm(reference, "group", Processes(0, 2))
