@@ -100,10 +100,14 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
     if procs.main:
         run_dir.mkdir(parents=True, exist_ok=True)
     progress = progress and procs.main
-    if dataset is None:
+    if dataset is None:  # each node's first process builds (and caches) the data before the others read it
         from .pretext import build_pretext_dataset
 
+        if procs.local_rank != 0:
+            barrier()
         dataset = build_pretext_dataset(tcfg, "train")
+        if procs.local_rank == 0:
+            barrier()
     if model is None:
         model = build_model(tcfg.init, tcfg.feature_dim, tcfg.tasks, seed=tcfg.seed)
     steps_per_epoch = len(dataset) // tcfg.batch_size
