@@ -5,7 +5,8 @@ shapes (ResNet-50, 64 px, global batch 32), so the figure is the model's and the
 pipeline's. Modes: one process with all cores' threads (the notebook's case), one process with one thread, and two
 processes of one thread each (torchrun's default) with the global-batch BatchNorm ("sync") and with per-rank
 BatchNorm ("local"). The step time is the median over the measured steps (this machine is shared and noisy); the
-load average is printed beside it. CPU only: GPU scaling is not measured here.
+load average is printed beside it, and the CPU seconds per step summed over the processes (the work, whatever the
+load; it includes the warm-up step and the collectives' busy waiting). CPU only: GPU scaling is not measured here.
 
     .venv/bin/python tools/bench_ddp.py [--steps 8] [--batch-size 32] [--input-size 64] [--json out.json]
 """
@@ -51,11 +52,19 @@ def run(args: argparse.Namespace, batchnorm: str, out: Path) -> None:
     tcfg = TrainConfig(profile="lite", device="cpu", batch_size=args.batch_size, epochs=1, input_size=args.input_size,
                        num_workers=0, max_steps=args.steps + 1, checkpoint_every_steps=10**9, batchnorm=batchnorm)
     data = Synthetic(args.batch_size * (args.steps + 1), args.input_size)
+    model = build_model("random", seed=0)
+    cpu = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
-        _, log = train(tcfg, Path(tmp) / "run", dataset=data, model=build_model("random", seed=0), progress=False)
+        _, log = train(tcfg, Path(tmp) / "run", dataset=data, model=model, progress=False)
+    cpu = (time.process_time() - cpu) / len(log)  # this process's CPU seconds per step (load-independent)
+    cpus = [cpu]
+    if torch.distributed.is_initialized():
+        cpus = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(cpus, cpu)
     if int(os.environ.get("RANK", "0")) == 0:
         seconds = float(np.median(np.diff(log["elapsed_seconds"].to_numpy())))
-        out.write_text(json.dumps({"seconds_per_step": seconds, "threads": torch.get_num_threads()}))
+        out.write_text(json.dumps({"seconds_per_step": seconds, "threads": torch.get_num_threads(),
+                                   "cpu_seconds_per_step": sum(cpus)}))
 
 
 def launch(args: argparse.Namespace, mode: str, out: Path) -> dict:
@@ -82,7 +91,9 @@ def launch(args: argparse.Namespace, mode: str, out: Path) -> dict:
     seconds = result["seconds_per_step"]
     return {"mode": mode, "processes": processes, "threads per process": result["threads"],
             "seconds per step": round(seconds, 3), "steps/s": round(1 / seconds, 3),
-            "images/s": round(args.batch_size / seconds, 1), "wall seconds incl. start-up":
+            "images/s": round(args.batch_size / seconds, 1),
+            "CPU seconds per step (all processes)": round(result["cpu_seconds_per_step"], 2),
+            "wall seconds incl. start-up":
             round(time.perf_counter() - started, 1), "load average (1 min)": round(os.getloadavg()[0], 1)}
 
 
