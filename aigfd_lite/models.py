@@ -190,10 +190,9 @@ def normalise(images: torch.Tensor, input_size: int) -> torch.Tensor:
 
 
 def _autocast(device: torch.device):
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return torch.autocast("cpu", enabled=False)
+    from .distributed import choose_precision  # bf16 from compute capability 8.0, fp16 below, fp32 on CPU
+
+    return choose_precision(device).autocast(device)
 
 
 @torch.no_grad()
@@ -204,11 +203,27 @@ def extract_features(model: nn.Module, images: np.ndarray | torch.utils.data.Dat
 
     A Dataset's items are (already normalised) image tensors or tuples whose first element is one. The model is put
     in eval mode (BatchNorm uses its running statistics) and restored to its previous mode afterwards.
+    Under torchrun (an initialised process group) each rank featurises its slice and rank 0 returns all ``N`` rows
+    in order; the other ranks return an empty ``(0, feature_dim)`` array.
     """
+    from .distributed import gather_rows, processes
+
     device = torch.device(device)
+    if isinstance(images, np.ndarray) and (images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8):
+        raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+    procs, n_all = processes(), len(images)
+    if procs.world_size > 1:  # each rank one slice, gathered on rank 0
+        part = procs.shard(n_all)
+        images = (images[part.start:part.stop] if isinstance(images, np.ndarray)
+                  else torch.utils.data.Subset(images, part))
+        progress = progress and procs.main
+    features = _features(model, images, input_size, batch_size, device, progress, num_workers)
+    return gather_rows(features, n_all)
+
+
+def _features(model: nn.Module, images: np.ndarray | torch.utils.data.Dataset, input_size: int, batch_size: int,
+              device: torch.device, progress: bool, num_workers: int) -> np.ndarray:
     if isinstance(images, np.ndarray):
-        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
         n = len(images)
         batches = ((normalise(torch.from_numpy(images[i:i + batch_size]), input_size),)
                    for i in range(0, n, batch_size))

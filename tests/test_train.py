@@ -45,8 +45,8 @@ FIXTURE = textwrap.dedent('''
                               sample_kind=lambda r, f: "real" if r.random() < f else LABELS[1 + int(r.integers(4))])
 
     def model():
-        torch.manual_seed(0)
-        backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        torch.manual_seed(0)  # no bias before BatchNorm, as in ResNet-50 (its gradient would be 0)
+        backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
                                  nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 16))
         return ExifManipNet(feature_dim=16, backbone=backbone)
 ''')
@@ -186,3 +186,21 @@ def test_cli_rejects_unknown_settings(capsys):
     assert "unknown training setting" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--profile", "lite", "--set", "oops"])
+
+
+def test_cli_max_steps_reaches_the_config(monkeypatch, capsys):
+    seen = {}
+
+    def fake_fetch_or_train(cfg, run_name, tasks, progress, **overrides):
+        seen.update(overrides, run_name=run_name)
+        import pandas as pd
+
+        return None, pd.DataFrame({"step": [5], "loss": [1.0]})
+
+    monkeypatch.setattr("aigfd_lite.train.fetch_or_train", fake_fetch_or_train)
+    main(["--profile", "lite", "--run-name", "smoke", "--max-steps", "5", "--set", "batchnorm=local"])
+    assert seen == {"max_steps": 5, "batchnorm": "local", "run_name": "smoke"}
+    assert '"step": 5' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--profile", "lite", "--max-steps", "0"])
+    assert "at least 1" in capsys.readouterr().err

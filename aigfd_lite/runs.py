@@ -1,0 +1,181 @@
+"""A pretraining run's settings and storage: :class:`TrainConfig`, run folders and atomic, resumable checkpoints.
+
+Taught in chapter 4 (``book/04_pretraining.md``); the loop that uses them is :mod:`aigfd_lite.train`, which
+re-exports :class:`TrainConfig` and :func:`checkpoint_dir`. A run's identity is its config minus
+:data:`RUNTIME_FIELDS` (how it executes, not what it computes); settings added after a checkpoint was written
+compare as their defaults, so older runs stay valid. Only rank 0 reads or writes a run folder; the others receive
+what it read (:func:`aigfd_lite.distributed.broadcast_object`), so several nodes need no shared filesystem.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .distributed import epoch_order
+from .models import TASKS, check_tasks
+from .results import build_dir, write_json_atomic
+
+#: Fields that change how a run executes but not what it computes: a resumed run may differ in these.
+#: ``world_size`` is recorded (how many processes trained) but not compared: the global batch and the BatchNorm
+#: statistics (``batchnorm="sync"``) are those of one process, so a run may resume on another number of GPUs.
+RUNTIME_FIELDS = ("device", "num_workers", "stop_after_steps", "amp", "max_steps", "world_size")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of one pretraining run. Defaults are the paper's (full profile)."""
+
+    profile: str = "full"
+    data_root: str | None = None
+    seed: int = 42
+    device: str = "auto"
+    init: str = "random"  # "random", "imagenet" or a checkpoint path (EXIF-as-language)
+    tasks: tuple[str, ...] = TASKS  # ("exif",), ("manipulation",) or both
+    input_size: int = 224
+    batch_size: int = 256  # the global batch: split evenly over the processes of a torchrun
+    epochs: int = 20
+    lr: float = 1e-5
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    num_workers: int = 8  # DataLoader workers per process
+    max_train_items: int | None = None
+    variants_per_kind: int | None = None  # None: every item manipulated afresh; k: a pool of k per face and kind
+    checkpoint_every_steps: int = 500
+    checkpoint_every_epochs: int = 1  # lite epochs take seconds: a 300 MB checkpoint each would dominate
+    feature_dim: int = 768
+    real_fraction: float = 0.5
+    symmetric_resampling: bool = True
+    simulate_camera: bool = True
+    ranking_variant: str = "paper"  # Thurstone model: "paper" or "code" (reference notes, difference 1)
+    manipulation_form: str = "fidelity"
+    batchnorm: str = "sync"  # several processes: "sync" (global-batch statistics, as in one process) or "local"
+    amp: bool = True  # mixed precision on CUDA (ignored on CPU): see distributed.choose_precision
+    max_steps: int | None = None  # stop at this global step with a checkpoint (smoke runs); rerun to continue
+    world_size: int = 1  # set by the trainer: the number of processes that trained (recorded, not compared)
+    stop_after_steps: int | None = None  # test hook: SIGKILL this process after that many steps (a crash)
+
+    @classmethod
+    def from_profile(cls, cfg: Any, **overrides: Any) -> "TrainConfig":
+        """The run configuration of a :class:`~aigfd_lite.profiles.Profile`; unknown override keys raise."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
+        values = {name: getattr(cfg, name) for name in known if hasattr(cfg, name)}
+        values["profile"] = cfg.name
+        if hasattr(cfg, "thurstone"):
+            values["ranking_variant"] = cfg.thurstone
+        values.update(overrides)
+        values["tasks"] = check_tasks(values.get("tasks", TASKS))
+        values["betas"] = tuple(float(b) for b in values["betas"])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in values.items() if k in known}
+        values.update(tasks=tuple(values.get("tasks", TASKS)), betas=tuple(values.get("betas", cls.betas)))
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+def checkpoint_dir(profile: str, run_name: str) -> Path:
+    return build_dir() / "checkpoints" / profile / run_name
+
+
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """A seeded permutation of the items for one epoch, starting at ``start`` (to resume mid-epoch)."""
+
+    def __init__(self, n: int, seed: int, epoch: int, start: int = 0) -> None:
+        self.n, self.start = n, start
+        self.order = epoch_order(n, seed, epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order[self.start:])
+
+    def __len__(self) -> int:
+        return self.n - self.start
+
+
+def config_difference(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The settings in which two runs differ (runtime fields ignored; a setting missing from either side counts
+    as its default, so checkpoints written before a setting existed stay valid)."""
+    defaults = TrainConfig().to_json()
+    a, b = {**defaults, **stored}, {**defaults, **current}
+    keys = (set(a) | set(b)) - set(RUNTIME_FIELDS)
+    return {k: (a.get(k), b.get(k)) for k in sorted(keys) if a.get(k) != b.get(k)}
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def write_log(rows: list[dict[str, Any]], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    pd.DataFrame(rows).to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def rng_states() -> dict[str, Any]:
+    """The global RNG states (numpy's as plain values: ``weights_only`` loads refuse numpy arrays)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch_rng": torch.get_rng_state(), "numpy_rng": [name, keys.tolist(), int(pos), int(has_gauss),
+                                                                 float(cached)], "python_rng": random.getstate()}
+
+
+def set_rng_states(ckpt: dict[str, Any]) -> None:
+    torch.set_rng_state(ckpt["torch_rng"])
+    name, keys, pos, has_gauss, cached = ckpt["numpy_rng"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    random.setstate((ckpt["python_rng"][0], tuple(ckpt["python_rng"][1]), ckpt["python_rng"][2]))
+
+
+def read_resume_point(run_dir: Path, tcfg: TrainConfig) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str]:
+    """``(checkpoint or None, log rows up to its step, error)`` of a run folder; ``error`` is non-empty when the
+    folder holds a run with other settings. Called on rank 0 only."""
+    ckpt_path, log_path = run_dir / "last.pt", run_dir / "log.csv"
+    if not ckpt_path.is_file():
+        return None, [], ""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    diff = config_difference(ckpt["config"], tcfg.to_json())
+    if diff:
+        return None, [], f"{run_dir} holds a run with other settings {diff}: use another run_name"
+    rows = []
+    if log_path.is_file():  # rows logged after the checkpoint belong to steps that will be redone
+        rows = [r for r in pd.read_csv(log_path).to_dict("records") if r["step"] <= int(ckpt["step"])]
+    return ckpt, rows, ""
+
+
+def save_checkpoint(run_dir: Path, tcfg: TrainConfig, *, step: int, steps_per_epoch: int, total_steps: int,
+                    elapsed: float, rows: list[dict[str, Any]], states: dict[str, Any]) -> None:
+    """Write log, ``last.pt`` (``states``: model, optimiser, scheduler, scaler state dicts) and ``state.json``,
+    each atomically, and ``final.pt`` (the weights alone) once the run is finished."""
+    finished = step == total_steps
+    state = {"config": tcfg.to_json(), "step": step, "epoch": step // steps_per_epoch,
+             "step_in_epoch": step % steps_per_epoch, "steps_per_epoch": steps_per_epoch,
+             "total_steps": total_steps, "elapsed_seconds": elapsed, "finished": finished}
+    write_log(rows, run_dir / "log.csv")
+    atomic_torch_save({**state, **states, **rng_states()}, run_dir / "last.pt")
+    write_json_atomic(run_dir / "state.json", state)  # a human-readable mirror of the checkpoint's bookkeeping
+    if finished and not (run_dir / "final.pt").is_file():
+        atomic_torch_save({"config": tcfg.to_json(), "model": states["model"], "step": step,
+                           "elapsed_seconds": elapsed}, run_dir / "final.pt")
