@@ -97,7 +97,11 @@ class TrainConfig:
 
 
 def checkpoint_dir(profile: str, run_name: str) -> Path:
-    return build_dir() / "checkpoints" / profile / run_name
+    """``$AIGFD_STORE/checkpoints/<profile>/<run>`` when that is set (e.g. on Google Drive, so a Colab run survives
+    the session), else ``_build/checkpoints/<profile>/<run>``."""
+    from aigfd_lite.storage import store_path
+
+    return store_path("checkpoints", profile, run_name, default=build_dir() / "checkpoints")
 
 
 class EpochSampler(torch.utils.data.Sampler[int]):

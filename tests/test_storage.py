@@ -33,3 +33,12 @@ def test_bad_values_are_errors(monkeypatch):
     assert storage.store_root() is None
     with pytest.raises(ValueError, match="unknown artifact kind"):
         storage.store_path("photos", default=Path("/tmp"))
+
+
+def test_checkpoints_follow_the_store(monkeypatch, tmp_path):
+    from aigfd_lite.runs import checkpoint_dir
+
+    monkeypatch.setenv("AIGFD_STORE", str(tmp_path / "drive"))
+    assert checkpoint_dir("full", "ours") == tmp_path / "drive" / "checkpoints" / "full" / "ours"
+    monkeypatch.delenv("AIGFD_STORE")
+    assert checkpoint_dir("lite", "ours").parts[-3:] == ("checkpoints", "lite", "ours")
