@@ -42,6 +42,7 @@ class Profile:
 
     # Chapter 4: pretraining
     init: str = "random"  # "random", "imagenet" or a path to an EXIF-as-language checkpoint
+    backbone: str = "resnet50"  # the paper's; lite: "mobilenet_v2" (ImageNet weights exist offline, chapter 4)
     input_size: int = 224
     batch_size: int = 256
     epochs: int = 20

@@ -61,6 +61,7 @@ class TrainConfig:
     seed: int = 42
     device: str = "auto"
     init: str = "random"  # "random", "imagenet" or a checkpoint path (EXIF-as-language)
+    backbone: str = "resnet50"  # or "mobilenet_v2" (lite: ImageNet weights offline); see models.BACKBONES
     tasks: tuple[str, ...] = TASKS  # ("exif",), ("manipulation",) or both
     input_size: int = 224
     batch_size: int = 256
@@ -176,18 +177,19 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
 
         dataset = build_pretext_dataset(tcfg, "train")
     if model is None:
-        model = build_model(tcfg.init, tcfg.feature_dim, tcfg.tasks, seed=tcfg.seed)
+        model = build_model(tcfg.init, tcfg.feature_dim, tcfg.tasks, seed=tcfg.seed, backbone=tcfg.backbone)
     steps_per_epoch = len(dataset) // tcfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{len(dataset)} training items cannot fill one batch of {tcfg.batch_size}")
     total_steps = steps_per_epoch * tcfg.epochs
     cuda = device.type == "cuda"
+    channels_last = cuda or tcfg.backbone == "mobilenet_v2"  # depthwise convs: ~1.5x faster on CPU too
     amp_dtype = None
     if cuda and tcfg.amp:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         torch.backends.cudnn.benchmark = True
     model.to(device)
-    if cuda:
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, betas=tcfg.betas, eps=tcfg.eps,
                                   weight_decay=tcfg.weight_decay)
@@ -245,7 +247,7 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
             tick = time.perf_counter()
             for images, tags, labels, _kinds in loader:
                 images = images.to(device, non_blocking=True)
-                if cuda:
+                if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
                 tags, labels = tags.to(device, non_blocking=True), labels.to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
@@ -289,7 +291,8 @@ def load_trained(cfg: Any, run_name: str = "ours", **overrides: Any) -> ExifMani
         raise FileNotFoundError(f"no finished run at {final}: train it with fetch_or_train(cfg, {run_name!r}) or "
                                 f"`python -m aigfd_lite.train --profile {tcfg.profile} --run-name {run_name}`")
     ckpt = torch.load(final, map_location="cpu", weights_only=True)
-    model = ExifManipNet(feature_dim=int(ckpt["config"]["feature_dim"]), tasks=ckpt["config"]["tasks"])
+    model = ExifManipNet(feature_dim=int(ckpt["config"]["feature_dim"]), tasks=ckpt["config"]["tasks"],
+                         backbone=ckpt["config"].get("backbone", "resnet50"))
     model.load_state_dict(ckpt["model"])
     model.train_config = ckpt["config"]
     return model.eval()

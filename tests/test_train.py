@@ -186,3 +186,19 @@ def test_cli_rejects_unknown_settings(capsys):
     assert "unknown training setting" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--profile", "lite", "--set", "oops"])
+
+
+def test_a_mobilenet_run_is_trained_and_reloaded_with_its_backbone(tmp_path, monkeypatch):
+    from aigfd_lite.train import checkpoint_dir, train
+
+    monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
+    cfg = tiny_config(backbone="mobilenet_v2", epochs=1, input_size=32)
+    data = dataset()
+    data.input_size = 32
+    trained, _ = train(cfg, checkpoint_dir("lite", "mnv2"), dataset=data, progress=False)
+    assert trained.backbone_name == "mobilenet_v2"
+    loaded = load_trained(cfg, "mnv2")
+    assert loaded.backbone_name == "mobilenet_v2" and loaded.train_config["backbone"] == "mobilenet_v2"
+    batch = torch.stack([data[i][0] for i in range(4)])
+    with torch.no_grad():
+        assert torch.allclose(loaded(batch)["manipulation"], trained(batch)["manipulation"])
