@@ -214,3 +214,12 @@ def test_saturation_diagnostic_by_hand():
     assert fidelity < 0.03 < 0.99 < 1 - q
     with pytest.raises(ValueError, match="equal 1-d"):
         saturation_diagnostic(np.zeros(3), np.zeros(2))
+
+
+def test_decode_rate_per_core_times_real_work():
+    from aigfd_lite.pretext import decode_rate_per_core
+
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    assert 0 < decode_rate_per_core(images, input_size=64) < float("inf")
+    with pytest.raises(ValueError, match="at least one"):
+        decode_rate_per_core(images[:0])

@@ -21,6 +21,7 @@ chapter 6 (EXIF only, manipulation only) for those epoch counts, to choose ``abl
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import tempfile
 import time
@@ -34,6 +35,7 @@ from aigfd_lite import resolve
 from aigfd_lite.faces import build_corpus
 from aigfd_lite.models import TAGS
 from aigfd_lite.pretext import PretextDataset, bootstrap_intervals, evaluate_pretext, tags_of
+from aigfd_lite.results import write_json_atomic
 from aigfd_lite.train import TrainConfig, train
 
 #: The starting point (the previous session's probe), then one change at a time.
@@ -52,6 +54,8 @@ CANDIDATES: dict[str, dict] = {
     "fresh": dict(variants_per_kind=None),
     "random-init": dict(init="random", lr=3e-4),
 }
+RULE = ("among the runs whose every EXIF head has a validation lower bound above 0.5, the highest validation "
+        "manipulation balanced accuracy (ties: fewer CPU seconds)")
 METRICS = [f"ranking_accuracy_{t}" for t in TAGS] + ["manipulation_balanced_accuracy"]
 
 
@@ -131,6 +135,9 @@ def main() -> None:
                         help="rows are appended here; --table reads every lite_pretext*.csv beside it")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--table", action="store_true", help="print every recorded row and the choice")
+    parser.add_argument("--export", default=None, metavar="JSON",
+                        help="write every recorded row, the rule and the choice (chapter 4 reads "
+                             "aigfd_lite/data/lite_pretext_search.json)")
     args = parser.parse_args()
     out = Path(args.csv)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +170,15 @@ def main() -> None:
             print(table[columns].to_string(index=False))
         chosen = choose(table)
         print("\nchosen (validation):", None if chosen is None else chosen["name"])
+    if args.export:
+        table = recorded()
+        chosen = choose(table)
+        write_json_atomic(Path(args.export), {
+            "what": "lite pretraining settings scored on a validation split of the train faces (never the test "
+                    "faces); written by tools/bench_lite_pretext.py",
+            "rule": RULE, "val_fraction": args.val_fraction, "base": BASE,
+            "chosen": None if chosen is None else chosen["name"],
+            "rows": json.loads(table.to_json(orient="records"))})
 
 
 if __name__ == "__main__":
