@@ -178,6 +178,7 @@ def main() -> None:
                     "faces); written by tools/bench_lite_pretext.py",
             "rule": RULE, "val_fraction": args.val_fraction, "base": BASE,
             "chosen": None if chosen is None else chosen["name"],
+            "not_run": sorted(set(CANDIDATES) - set(table["name"])),
             "rows": json.loads(table.to_json(orient="records"))})
 
 
