@@ -165,7 +165,7 @@ def test_fetch_or_train_and_load_trained_use_the_profile_checkpoint_dir(tmp_path
     run = tmp_path / "checkpoints" / "lite" / "ours"
     run.mkdir(parents=True)
     torch.manual_seed(1)
-    stored = ExifManipNet(feature_dim=16)
+    stored = ExifManipNet(feature_dim=16, backbone=cfg.backbone)
     torch.save({"config": TrainConfig.from_profile(cfg, feature_dim=16).to_json(), "model": stored.state_dict()},
                run / "final.pt")
     (run / "log.csv").write_text("step,loss\n1,2.0\n")
