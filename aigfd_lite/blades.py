@@ -20,7 +20,6 @@ import dataclasses
 import inspect
 import json
 import os
-import random
 import signal
 import time
 from collections.abc import Sequence
@@ -28,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -36,7 +34,8 @@ from torch import nn
 from .bilevel import TaskWeights, bilevel_step
 from .blades_tasks import LOSS_NAMES, task_losses  # noqa: F401 - part of this module's API
 from .joint_embedding import BladesNet, JointEmbeddingHeads, build_text_tower
-from .train import EpochSampler, _atomic_torch_save, _config_difference, _numpy_rng_state, _write_log
+from .distributed import choose_precision
+from .runs import EpochSampler, atomic_torch_save, config_difference, rng_states, set_rng_states, write_log
 from .train import checkpoint_dir
 
 BLADES_SETTINGS: dict[str, dict[str, Any]] = {
@@ -150,11 +149,12 @@ def train_blades(bcfg: BladesConfig, run_dir: str | Path, dataset, model: Blades
                                   weight_decay=bcfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     weights = TaskWeights(LOSS_NAMES, lr=bcfg.outer_lr) if bcfg.bilevel else None
+    precision = choose_precision(device)
     ckpt_path, log_path = run_dir / "last.pt", run_dir / "log.csv"
     step, rows, elapsed = 0, [], 0.0
     if ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        diff = _config_difference(ckpt["config"], bcfg.to_json())
+        diff = config_difference(ckpt["config"], bcfg.to_json())
         if diff:
             raise ValueError(f"{run_dir} holds a run with other settings {diff}: use another run_name")
         model.load_state_dict(ckpt["model"])
@@ -163,25 +163,22 @@ def train_blades(bcfg: BladesConfig, run_dir: str | Path, dataset, model: Blades
         if weights is not None:
             weights.load_state_dict(ckpt["weights"])
             weights.optimizer.load_state_dict(ckpt["weights_optimizer"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        name, keys, pos, has_gauss, cached = ckpt["numpy_rng"]
-        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-        random.setstate((ckpt["python_rng"][0], tuple(ckpt["python_rng"][1]), ckpt["python_rng"][2]))
+        set_rng_states(ckpt)
         step, elapsed = int(ckpt["step"]), float(ckpt["elapsed_seconds"])
         if log_path.is_file():
             rows = [r for r in pd.read_csv(log_path).to_dict("records") if r["step"] <= step]
 
     def save() -> None:
-        _write_log(rows, log_path)
+        write_log(rows, log_path)
         extra = {} if weights is None else {"weights": weights.state_dict(),
                                             "weights_optimizer": weights.optimizer.state_dict()}
-        _atomic_torch_save({"config": bcfg.to_json(), "step": step, "elapsed_seconds": elapsed,
-                            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
-                            "numpy_rng": _numpy_rng_state(), "python_rng": random.getstate(), **extra}, ckpt_path)
+        atomic_torch_save({"config": bcfg.to_json(), "step": step, "elapsed_seconds": elapsed,
+                           "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "scheduler": scheduler.state_dict(), **rng_states(), **extra}, ckpt_path)
 
     def losses_of(net: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and torch.cuda.is_bf16_supported()):
+        # bf16 autocast from compute capability 8.0 only; below it fp32, since the bi-level step has no GradScaler
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision.dtype == torch.bfloat16):
             out = net(batch[0])
         return task_losses(out, batch, bcfg.focal_gamma, bcfg.ranking_variant)
 
@@ -225,8 +222,8 @@ def train_blades(bcfg: BladesConfig, run_dir: str | Path, dataset, model: Blades
                 if step >= total_steps:
                     break
     if not (run_dir / "final.pt").is_file():
-        _atomic_torch_save({"config": bcfg.to_json(), "model": model.state_dict(), "step": step,
-                            "elapsed_seconds": elapsed}, run_dir / "final.pt")
+        atomic_torch_save({"config": bcfg.to_json(), "model": model.state_dict(), "step": step,
+                           "elapsed_seconds": elapsed}, run_dir / "final.pt")
     return model.cpu().eval(), pd.DataFrame(rows)
 
 
@@ -256,7 +253,7 @@ def fetch_or_train_blades(cfg: Any, run_name: str = "blades", bilevel: bool = Tr
     for name in ("final.pt", "last.pt"):
         if (run_dir / name).is_file():
             stored = torch.load(run_dir / name, map_location="cpu", weights_only=True)["config"]
-            if _config_difference(stored, bcfg.to_json()):
+            if config_difference(stored, bcfg.to_json()):
                 stale = run_dir.with_name(f"{run_name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
                 shutil.move(str(run_dir), stale)
             break
