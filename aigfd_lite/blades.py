@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import os
 import signal
@@ -106,7 +105,8 @@ def build_image_tower(cfg: Any, init: str = "random", feature_dim: int = 768, se
     """The image tower: chapter 4's backbone (``getattr(cfg, "backbone", "resnet50")``) -> ``feature_dim``.
 
     ``init="chapter4"`` starts from chapter 4's trained network of profile ``cfg`` (fetch-or-train); otherwise
-    :func:`aigfd_lite.models.build_model` with ``init``, passing ``backbone=`` only where that function has it.
+    :func:`aigfd_lite.models.build_model` with ``init`` and the profile's backbone (lite: MobileNetV2, full:
+    ResNet-50, as in chapter 4).
     """
     from .models import build_model
 
@@ -115,10 +115,7 @@ def build_image_tower(cfg: Any, init: str = "random", feature_dim: int = 768, se
 
         return fetch_or_train(cfg, "ours", progress=False)[0].backbone
     backbone = getattr(cfg, "backbone", "resnet50")
-    kwargs = {"backbone": backbone} if "backbone" in inspect.signature(build_model).parameters else {}
-    if backbone != "resnet50" and not kwargs:
-        raise ValueError(f"backbone {backbone!r} needs aigfd_lite.models.build_model(..., backbone=...)")
-    return build_model(init, feature_dim, seed=seed, **kwargs).backbone
+    return build_model(init, feature_dim, seed=seed, backbone=backbone).backbone
 
 
 def build_blades_model(image_tower: nn.Module, text_tower: str = "learned", feature_dim: int = 768,

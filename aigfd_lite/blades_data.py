@@ -14,6 +14,8 @@ outside the classes), real / manipulated, and the eye / mouth labels. The labels
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -85,6 +87,21 @@ class BladesDataset(PretextDataset):
                 torch.from_numpy(parts_targets(self.labels[kind_index])))
 
 
+def _photo_exif(layout: Any) -> list[dict]:
+    """Each face's whole Flickr EXIF record, read once per photo from the layout's JSON files. The layout's index
+    keeps only the four ordinal strings (chapter 11), so the categorical fields are read here; a missing or
+    unreadable file gives an empty record (the face then has no categorical labels, -1)."""
+    records: dict[str, dict] = {}
+    for face in layout.faces:
+        if face.photo_id not in records:
+            try:
+                data = json.loads((Path(layout.exif_dir) / f"{face.photo_id}.json").read_text())
+                records[face.photo_id] = data.get("EXIF", data) if isinstance(data, dict) else {}
+            except (OSError, ValueError):
+                records[face.photo_id] = {}
+    return [{**records[face.photo_id], **face.exif} for face in layout.faces]
+
+
 class FDFBladesDataset(torch.utils.data.Dataset):
     """Full-profile BLADES items from :class:`aigfd_lite.fdf.FDFLayout` (real Flickr EXIF, categorical included)."""
 
@@ -95,8 +112,9 @@ class FDFBladesDataset(torch.utils.data.Dataset):
         tags = np.stack([f.tags for f in layout.faces]) if len(layout.faces) else np.zeros((0, 4))
         self.level_edges = tertile_edges(tags) if level_edges is None else np.asarray(level_edges)
         self.levels = to_levels(tags, self.level_edges)
-        self.categorical = np.stack([categorical_targets(parse_flickr_exif(f.exif).categorical())
-                                     for f in layout.faces]) if len(layout.faces) else np.zeros((0, 5), np.int64)
+        self.categorical = np.stack([categorical_targets(parse_flickr_exif(record).categorical())
+                                     for record in _photo_exif(layout)]) if len(layout.faces) else \
+            np.zeros((0, 5), np.int64)
 
     def __len__(self) -> int:
         return len(self.layout)

@@ -91,6 +91,8 @@ def _detector_arrays(detector) -> dict[str, np.ndarray]:
     gmm = detector.gmm_
     arrays = {"weights": gmm.weights_, "means": gmm.means_, "covariances": gmm.covariances_,
               "precisions_cholesky": gmm.precisions_cholesky_, "train_scores": detector.train_scores_}
+    if getattr(detector, "calibration_scores_", None) is not None:
+        arrays["calibration_scores"] = detector.calibration_scores_
     if detector.pca_ is not None:
         arrays.update(pca_mean=detector.pca_.mean_, pca_components=detector.pca_.components_,
                       pca_explained_variance=detector.pca_.explained_variance_)
@@ -224,13 +226,13 @@ def gmm_training_images(cfg) -> np.ndarray:
     return build_corpus(cfg, progress=False).subset("train").images[: cfg.n_gmm_fit]
 
 
-def fit_detector(cfg, features: np.ndarray):
-    """Chapter 5's detector with profile ``cfg``'s settings, fitted on real faces' ``features``."""
+def fit_detector(cfg, features: np.ndarray, **overrides):
+    """Chapter 5's detector with profile ``cfg``'s settings (its threshold rule included; ``overrides`` win, e.g.
+    the ``n_components`` chapter 5 chose), fitted on real faces' ``features``."""
     from .detector import GMMDetector
+    from .protocol import detector_settings
 
-    return GMMDetector(n_components=cfg.gmm_components, reg_covar=cfg.gmm_reg_covar,
-                       pca_components=cfg.gmm_pca_components, false_alarm=cfg.false_alarm,
-                       random_state=cfg.gmm_random_state).fit(features)
+    return GMMDetector(**detector_settings(cfg, **overrides)).fit(features)
 
 
 def build_bundle(cfg, run_name: str = "ours", folder: str | Path | None = None, detector=None) -> Path:

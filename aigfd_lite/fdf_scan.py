@@ -29,7 +29,7 @@ INDEX_VERSION = 1
 EXIF_FIELDS: tuple[str, ...] = ("Aperture Value", "Exposure Time", "Focal Length", "ISO Speed Ratings")
 ARRAYS = ("names", "photo_ids", "tags", "boxes", "landmarks", "n_manipulated", "exif")
 #: Parsers whose tags depend on each field alone, so a field's value can be parsed once and remembered.
-PER_FIELD_PARSERS = frozenset({"aigfd_lite.exif.parse_flickr_exif", "aigfd_lite.exif.parse_flickr_exif_published"})
+PER_FIELD_PARSERS = frozenset({"aigfd_lite.flickr.parse_flickr_exif", "aigfd_lite.flickr.parse_flickr_exif_published"})
 PARALLEL_FROM = 20_000  # photos; fewer are read in this process (workers cost ~1 s to start)
 
 

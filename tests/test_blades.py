@@ -123,26 +123,17 @@ def test_cli_rejects_unknown_settings(capsys):
     assert "unknown BLADES setting" in capsys.readouterr().err
 
 
-def test_image_tower_passes_backbone_only_where_build_model_takes_it(monkeypatch):
-    import types
-
+def test_image_tower_uses_the_profiles_backbone(monkeypatch):
     from aigfd_lite import models
     from aigfd_lite.blades import build_image_tower
 
     calls = []
 
-    def old_build_model(init="random", feature_dim=768, tasks=(), seed=None):
-        calls.append(("old", init))
-        return types.SimpleNamespace(backbone="resnet-tower")
+    def fake_build_model(init="random", feature_dim=768, tasks=(), seed=None, backbone="resnet50"):
+        calls.append((init, backbone))
+        return type("Net", (), {"backbone": f"{backbone}-tower"})()
 
-    def new_build_model(init="random", feature_dim=768, tasks=(), seed=None, backbone="resnet50"):
-        calls.append(("new", backbone))
-        return types.SimpleNamespace(backbone=f"{backbone}-tower")
-
-    monkeypatch.setattr(models, "build_model", old_build_model)
-    assert build_image_tower(resolve("lite"), "random") == "resnet-tower"
-    with pytest.raises(ValueError, match="needs aigfd_lite.models.build_model"):
-        build_image_tower(type("Cfg", (), {"backbone": "mobilenet_v2"})(), "random")
-    monkeypatch.setattr(models, "build_model", new_build_model)
-    assert build_image_tower(type("Cfg", (), {"backbone": "mobilenet_v2"})(), "random") == "mobilenet_v2-tower"
-    assert calls == [("old", "random"), ("new", "mobilenet_v2")]
+    monkeypatch.setattr(models, "build_model", fake_build_model)
+    assert build_image_tower(resolve("lite"), "random") == "mobilenet_v2-tower"
+    assert build_image_tower(resolve("full"), "imagenet") == "resnet50-tower"
+    assert calls == [("random", "mobilenet_v2"), ("imagenet", "resnet50")]

@@ -16,7 +16,7 @@ def make_bundle(folder, seed: int = 0):
     """A bundle of a random-init network (feature_dim 16) and a GMM fitted on its features of random images."""
     model = build_model("random", feature_dim=16, seed=seed).eval()
     rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    images = rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8)  # 20 calibrate the threshold
     features = extract_features(model, images, input_size=32, progress=False)
     detector = GMMDetector(n_components=2, pca_components=3, random_state=0).fit(features)
     prep = Preprocessing(min_face_px=40, face_size=64, input_size=32)
@@ -100,7 +100,7 @@ def test_build_bundle_from_a_run_records_its_settings(tmp_path, monkeypatch):
     model = build_model("random", feature_dim=16, seed=1).eval()
     model.train_config = {"feature_dim": 16, "tasks": ["exif", "manipulation"], "epochs": 3}
     monkeypatch.setattr(train, "load_trained", lambda cfg, run_name: model)
-    images = np.random.default_rng(3).integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
+    images = np.random.default_rng(3).integers(0, 256, (60, 32, 32, 3), dtype=np.uint8)
     monkeypatch.setattr(B, "gmm_training_images", lambda cfg: images)
     cfg = resolve("lite", gmm_components=2, gmm_pca_components=3, input_size=32)
     folder = B.build_bundle(cfg, "ours", tmp_path / "b")
@@ -109,6 +109,7 @@ def test_build_bundle_from_a_run_records_its_settings(tmp_path, monkeypatch):
     assert loaded.meta["source"]["train_config"]["epochs"] == 3
     assert loaded.preprocessing.input_size == 32 and loaded.preprocessing.crop_scale == cfg.crop_scale
     assert loaded.detector.n_components == 2 and loaded.detector.pca_components == 3
+    assert loaded.detector.threshold_rule == cfg.gmm_threshold_rule  # chapter 5's default rule, not a local one
 
 
 def test_aigfd_bundle_without_a_trained_run_exits_2(tmp_path, monkeypatch):

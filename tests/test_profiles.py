@@ -57,7 +57,7 @@ def test_full_keeps_resnet50_and_lite_uses_the_setting_its_validation_search_cho
     import json
     from importlib.resources import files
 
-    assert (resolve("full").backbone, resolve("full").init) == ("resnet50", "random")
+    assert (resolve("full").backbone, resolve("full").init) == ("resnet50", "exif-lan")  # the paper's start
     lite = resolve("lite")
     assert lite.backbone == "mobilenet_v2" and lite.init == "imagenet"  # the only pretrained weights offline
     search = json.loads(files("aigfd_lite").joinpath("data/lite_pretext_search.json").read_text())

@@ -55,7 +55,7 @@ class _MeanColour(torch.nn.Module):
 
 
 def test_robustness_table_measures_false_alarms_on_processed_real_faces():
-    real, fake = _faces(40, seed=1), _faces(40, seed=2) // 2  # the 'generated' faces are darker
+    real, fake = _faces(60, seed=1), _faces(60, seed=2) // 2  # the 'generated' faces are darker
     model = _MeanColour()
     from aigfd_lite.models import extract_features
 

@@ -238,4 +238,4 @@ def test_exif_lan_loads_over_imagenet_v1_non_strictly(monkeypatch, tmp_path):
 def test_full_profile_starts_from_the_papers_init_and_lite_stays_offline():
     from aigfd_lite import resolve
 
-    assert resolve("full").init == "exif-lan" and resolve("lite").init == "random"
+    assert resolve("full").init == "exif-lan" and resolve("lite").init == "imagenet"  # offline MobileNetV2 file
