@@ -71,8 +71,14 @@ def _score(args, stdout: TextIO, stderr: TextIO) -> int:
     except BundleError as err:
         stderr.write(f"aigfd score: {err}\n")
         return EXIT_USAGE
+    from .landmarks import LandmarkBackendUnavailable
+
     stats = ScoreStats()
-    rows = list(score_files(args.paths, bundle, stats))
+    try:
+        rows = list(score_files(args.paths, bundle, stats, face_detector=args.face_detector))
+    except LandmarkBackendUnavailable as err:
+        stderr.write(f"aigfd score: --face-detector fan: {err}\n")
+        return EXIT_USAGE
     try:
         _write(format_rows(rows, args.format), args.out, stdout)
     except OSError as err:
@@ -109,6 +115,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--bundle", default=None, metavar="DIR", help="detector bundle (default: _build/bundle)")
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
     s.add_argument("--out", default=None, metavar="FILE", help="write the rows here instead of to stdout")
+    s.add_argument("--face-detector", choices=("dlib", "fan"), default="dlib",
+                   help="dlib's HOG (offline, as the bundle's faces were cut) or FAN's S3FD (the paper's; "
+                        "downloads its weights, e.g. on Colab)")
     b = sub.add_parser("bundle", help="build a detector bundle from a finished training run")
     b.add_argument("--profile", default="lite")
     b.add_argument("--run-name", default="ours")

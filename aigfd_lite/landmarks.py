@@ -151,6 +151,19 @@ def _fan_model(device: str):
     return model
 
 
+def detect_faces_fan(image: np.ndarray, device: str = "cpu") -> list[tuple[Box, float]]:
+    """Boxes and confidences from face-alignment's own face detector (S3FD), the paper's; sorted left to right.
+
+    Raises :class:`LandmarkBackendUnavailable` (naming dlib as the offline alternative) where its weights cannot be
+    had. The confidence is S3FD's, in [0, 1], not comparable with dlib's HOG score.
+    """
+    model = _fan_model(device)
+    found = model.face_detector.detect_from_image(as_rgb_uint8(image).copy())
+    boxes = [((round(float(d[0])), round(float(d[1])), round(float(d[2])), round(float(d[3]))),
+              float(d[4]) if len(d) > 4 else 1.0) for d in (found if found is not None else [])]
+    return sorted(boxes, key=lambda item: item[0][0])
+
+
 def _landmarks_fan(image: np.ndarray, box: Box, device: str) -> np.ndarray:
     model = _fan_model(device)
     out = model.get_landmarks_from_image(image, detected_faces=[np.asarray(box, dtype=np.float32)])

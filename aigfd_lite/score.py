@@ -43,19 +43,32 @@ def _row(file: str, **values) -> dict:
     return {key: values.get(key) for key in ROW_KEYS} | {"file": file}
 
 
-def find_faces(image: np.ndarray, prep) -> tuple[list[tuple[tuple[int, int, int, int], np.ndarray]], list[str]]:
+#: Face detectors ``aigfd score --face-detector`` offers: dlib's HOG (offline; the one the bundle's faces were cut
+#: with) and FAN's S3FD (the paper's; downloads its weights, so where it is available, e.g. on Colab).
+FACE_DETECTORS = ("dlib", "fan")
+FAN_MIN_CONFIDENCE = 0.5  # S3FD confidences below this are reported as weak detections
+
+
+def find_faces(image: np.ndarray, prep, face_detector: str = "dlib"
+               ) -> tuple[list[tuple[tuple[int, int, int, int], np.ndarray]], list[str]]:
     """The scorable faces of ``image`` as ``(box, crop)`` pairs, and why the other detections were skipped."""
     from .crops import crop_face
-    from .landmarks import detect_faces_scored
+    from .landmarks import detect_faces_fan, detect_faces_scored
 
-    found = detect_faces_scored(image, upsample=prep.detect_upsample, max_side=prep.detect_max_side)
+    if face_detector not in FACE_DETECTORS:
+        raise ValueError(f"unknown face detector {face_detector!r}; choose one of {FACE_DETECTORS}")
+    if face_detector == "fan":
+        found, min_score, kind = detect_faces_fan(image), FAN_MIN_CONFIDENCE, "S3FD confidence"
+    else:
+        found = detect_faces_scored(image, upsample=prep.detect_upsample, max_side=prep.detect_max_side)
+        min_score, kind = prep.detect_min_score, "HOG score"
     faces, skipped = [], []
     for box, score in found:
         side = min(box[2] - box[0], box[3] - box[1])
         if side < prep.min_face_px:
             skipped.append(f"face at {list(box)} too small ({side} px < {prep.min_face_px} px)")
-        elif score < prep.detect_min_score:
-            skipped.append(f"weak detection at {list(box)} (HOG score {score:.2f} < {prep.detect_min_score})")
+        elif score < min_score:
+            skipped.append(f"weak detection at {list(box)} ({kind} {score:.2f} < {min_score})")
         else:
             crop = crop_face(image, box, np.zeros((0, 2)), prep.crop_scale, prep.face_size)[0]
             faces.append((tuple(int(v) for v in box), crop))
@@ -83,8 +96,16 @@ def _score_batch(bundle, pending: list[tuple[str, list]]) -> Iterator[dict]:
 
 
 def score_files(paths: Iterable[str | Path], bundle, stats: Optional[ScoreStats] = None,
-                batch_files: int = 16) -> Iterator[dict]:
-    """Rows (dicts with :data:`ROW_KEYS`) for every face of every file in ``paths`` (folders: recursively)."""
+                batch_files: int = 16, face_detector: str = "dlib") -> Iterator[dict]:
+    """Rows (dicts with :data:`ROW_KEYS`) for every face of every file in ``paths`` (folders: recursively).
+
+    ``face_detector``: one of :data:`FACE_DETECTORS`; ``"fan"`` raises
+    :class:`~aigfd_lite.landmarks.LandmarkBackendUnavailable` up front where its weights cannot be had.
+    """
+    if face_detector == "fan":
+        from .landmarks import _fan_model
+
+        _fan_model("cpu")  # fail once, clearly, before any file is read
     stats = stats if stats is not None else ScoreStats()
     started = time.perf_counter()
     pending: list[tuple[str, list]] = []
@@ -93,7 +114,7 @@ def score_files(paths: Iterable[str | Path], bundle, stats: Optional[ScoreStats]
         stats.files += 1
         try:
             image = load_rgb(path, background=bundle.preprocessing.alpha_background)
-            faces, skipped = find_faces(image, bundle.preprocessing)
+            faces, skipped = find_faces(image, bundle.preprocessing, face_detector)
         except UnreadableImage as err:
             stats.unreadable += 1
             stats.unreadable_files.append(name)

@@ -99,3 +99,36 @@ def test_python_dash_m_entry_point(setup):
                           timeout=300, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert json.loads(proc.stdout)[0]["error"].startswith("unreadable")
+
+
+def test_fan_face_detector_where_available_and_a_clear_exit_2_where_not(setup, monkeypatch):
+    """--face-detector fan uses FAN's S3FD (a stand-in here: its weights download); offline it is a usage error."""
+    from aigfd_lite import landmarks
+    from aigfd_lite.bundle import Preprocessing
+    from aigfd_lite.landmarks import LandmarkBackendUnavailable
+    from aigfd_lite.score import find_faces
+
+    bundle, folder = setup
+
+    def offline(device):
+        raise LandmarkBackendUnavailable("weights cannot be downloaded; use the dlib backend")
+
+    monkeypatch.setattr(landmarks, "_fan_model", offline)
+    code, out, err = run("score", str(folder / "takeo.ppm"), "--bundle", str(bundle), "--face-detector", "fan")
+    assert code == 2 and "dlib" in err and "Traceback" not in err and out == ""
+
+    class StandIn:  # S3FD's output: x0, y0, x1, y1, confidence per face
+        class face_detector:
+            @staticmethod
+            def detect_from_image(image):
+                h, w = image.shape[:2]
+                return [np.array([w * 0.3, h * 0.2, w * 0.7, h * 0.7, 0.99]),
+                        np.array([0, 0, 90, 90, 0.2])]  # a weak one: reported, not scored
+
+    monkeypatch.setattr(landmarks, "_fan_model", lambda device: StandIn)
+    code, out, err = run("score", str(folder / "takeo.ppm"), "--bundle", str(bundle), "--face-detector", "fan",
+                         "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 1 and rows[0]["error"] is None and rows[0]["verdict"] is not None
+    faces, skipped = find_faces(np.zeros((200, 200, 3), np.uint8), Preprocessing(), face_detector="fan")
+    assert len(faces) == 1 and len(skipped) == 1 and "S3FD confidence 0.20" in skipped[0]
