@@ -18,7 +18,6 @@ loading one runs no code, unlike a pickle.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import inspect
 import json
 import os
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from .fetch import sha256_of
 
 FORMAT = "aigfd-bundle/1"
 FILES = ("bundle.json", "model.safetensors", "detector.safetensors")
@@ -77,14 +78,6 @@ def default_dir() -> Path:
     from .results import build_dir
 
     return build_dir() / "bundle"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _detector_arrays(detector) -> dict[str, np.ndarray]:
@@ -141,7 +134,7 @@ def write_bundle(folder: str | Path, model, detector, preprocessing: Preprocessi
             "preprocessing": dataclasses.asdict(preprocessing),
             "verdicts": {"at_or_above_threshold": "photograph", "below_threshold": "ai-generated"},
             "source": source or {},
-            "sha256": {name: _sha256(staging / name) for name in FILES[1:]},
+            "sha256": {name: sha256_of(staging / name) for name in FILES[1:]},
         }
         (staging / "bundle.json").write_text(json.dumps(meta, indent=1))
         if folder.exists():
@@ -188,7 +181,7 @@ def load_bundle(folder: str | Path | None = None) -> Bundle:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise BundleError(f"{folder} holds format {found!r}, not {FORMAT!r}: {how}")
     for name in FILES[1:]:
-        if _sha256(folder / name) != meta.get("sha256", {}).get(name):
+        if sha256_of(folder / name) != meta.get("sha256", {}).get(name):
             raise BundleError(f"{folder}/{name} does not match the sha256 in bundle.json (altered or damaged): {how}")
     try:
         model = _rebuild_model(meta["model"])

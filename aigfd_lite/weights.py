@@ -23,7 +23,6 @@ ResNet-50 IMAGENET1K_V1, which is what the published code's ``resnet50(pretraine
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import pickle
@@ -38,6 +37,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 
 from . import storage
+from .fetch import sha256_of  # noqa: F401 (one hashing function for every download)
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -87,14 +87,6 @@ def cache_dir() -> Path:
     """``$AIGFD_STORE/weights``, else ``$AIGFD_CACHE/weights``, else ``~/.cache/aigfd_lite/weights``."""
     base = os.environ.get("AIGFD_CACHE") or Path.home() / ".cache" / "aigfd_lite"
     return storage.store_path("weights", default=Path(base).expanduser() / "weights")
-
-
-def sha256_of(path: PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check(entry: WeightFile, digest: str, path: Path, expected: Optional[str]) -> None:
