@@ -122,8 +122,9 @@ def _key(text: str) -> tuple:
 def baseline_transfer(stem: str = "06_results", metric: str = "acc") -> tuple[Any, str] | None:
     """Chapter 6's binary baselines as a (trained on) x (tested on) table of ``metric``, and its profile.
 
-    Read from the chapter's saved Table I (rows named "binary baseline trained on <generator>"); ``None`` when
-    chapter 6 has not run in this build or its table holds no such row (chapter 0 then only points forward).
+    Read from the chapter's measured Table I, ``metrics.table1_measured`` (``{row: {generator: {metric: value}}}``,
+    rows named "binary baseline trained on <generator>"), or from an older build's ``metrics.table1`` (flattened
+    keys); ``None`` when chapter 6 has not run in this build or holds no such row (chapter 0 then points forward).
     """
     import pandas as pd
 
@@ -131,8 +132,15 @@ def baseline_transfer(stem: str = "06_results", metric: str = "acc") -> tuple[An
         data = load_results(stem)
     except FileNotFoundError:
         return None
-    cells = {}
-    for row, values in (data.get("metrics", {}).get("table1") or {}).items():
+    prefix, cells = "binary baseline trained on ", {}
+    measured = data.get("metrics", {}).get("table1_measured") or {}
+    for row, by_generator in measured.items():
+        if str(row).startswith(prefix) and isinstance(by_generator, dict):
+            for generator, values in by_generator.items():
+                value = (values or {}).get(metric)
+                if generator != "mean" and value is not None:
+                    cells[(str(row).removeprefix(prefix), generator)] = float(value)
+    for row, values in ({} if cells else data.get("metrics", {}).get("table1") or {}).items():
         name = str(_key(row)[-1])
         if not name.startswith("binary baseline trained on "):
             continue

@@ -141,3 +141,17 @@ def test_lite_detector_finds_the_dcgan_faces():
     if data["profile"] != "lite":
         pytest.skip("a lite-profile check")
     assert data["metrics"]["table"]["DCGAN"]["auc"] > 0.6
+
+
+def test_chapter_0_quotes_chapter_6s_measured_transfer():
+    """Chapter 0 runs after chapter 6 (tools/book.py), so its claim about binary detectors carries the measurement."""
+    from aigfd_lite.results import baseline_transfer
+
+    transfer = baseline_transfer()
+    assert transfer is not None, "chapter 6 saved no binary-baseline rows"
+    nb = json.loads((ROOT / "_build" / "executed" / "00_introduction.ipynb").read_text())
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "has not run in this build yet" not in text
+    table, profile = transfer
+    source = table.index[0]
+    assert f"measured, {profile}: trained on {source}, accuracy {table.loc[source, source]:.3f}" in text

@@ -70,3 +70,10 @@ def test_baseline_transfer_reads_chapter_6_table(build):
     assert table.loc["DCGAN"].to_dict() == {"DCGAN": 0.97, "autoencoder": 0.545}
     results.save_results("06_results", "lite", {"table1": {"('x', 'ours')": {"('DCGAN', 'acc')": 0.8}}})
     assert results.baseline_transfer() is None
+    # chapter 6's current layout: metrics.table1_measured = {row: {generator: {metric: value}}}
+    measured = {"ours (GMM, real faces only)": {"DCGAN": {"acc": 0.6}},
+                "binary baseline trained on DCGAN": {"DCGAN": {"acc": 0.94, "ap": 0.99},
+                                                     "Autoencoder": {"acc": 0.83}, "mean": {"acc": 0.88}}}
+    results.save_results("06_results", "full", {"table1_measured": measured, "table1": {"acc": {}}})
+    table, profile = results.baseline_transfer()
+    assert profile == "full" and table.loc["DCGAN"].to_dict() == {"Autoencoder": 0.83, "DCGAN": 0.94}
