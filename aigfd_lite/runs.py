@@ -32,7 +32,8 @@ RUNTIME_FIELDS = ("device", "num_workers", "stop_after_steps", "amp", "max_steps
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of one pretraining run. Defaults are the paper's (full profile)."""
+    """Every setting of one pretraining run. Defaults are the full profile's: the paper's where it states them
+    (lr, batch, epochs, input size), the published code's where it does not (betas, eps, weight decay, seed)."""
 
     profile: str = "full"
     data_root: str | None = None

@@ -14,7 +14,7 @@ Taught in chapter 4 (``book/04_pretraining.md``). Public API, used by chapters 5
 * Features for the detector: :func:`aigfd_lite.models.extract_features` (``input_size=cfg.input_size``).
 
 One flat, typed configuration (:class:`TrainConfig`, in :mod:`aigfd_lite.runs` with the checkpoint code); AdamW with
-the paper's settings and a per-step cosine schedule; loss = four all-pairs ranking losses + manipulation loss
+the paper's learning rate and the published code's betas, eps and weight decay, and a per-step cosine schedule; loss = four all-pairs ranking losses + manipulation loss
 (Eq. 6), each term logged. On CUDA: bf16 autocast from compute capability 8.0, fp16 with a GradScaler below
 (:func:`aigfd_lite.distributed.choose_precision`); channels_last; pinned memory; worker processes. A checkpoint
 (model, optimiser, scheduler, scaler, RNG states, step, data position) is written atomically every epoch
