@@ -34,7 +34,8 @@ from .bilevel import TaskWeights, bilevel_step
 from .blades_tasks import LOSS_NAMES, task_losses  # noqa: F401 - part of this module's API
 from .joint_embedding import BladesNet, JointEmbeddingHeads, build_text_tower
 from .distributed import choose_precision
-from .runs import EpochSampler, atomic_torch_save, config_difference, rng_states, set_rng_states, write_log
+from .runs import (EpochSampler, RunConfigJSON, atomic_torch_save, config_difference, parse_set_options, rng_states,
+                   set_rng_states, write_log)
 from .train import checkpoint_dir
 
 BLADES_SETTINGS: dict[str, dict[str, Any]] = {
@@ -47,7 +48,7 @@ BLADES_SETTINGS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class BladesConfig:
+class BladesConfig(RunConfigJSON):
     """Every setting of one BLADES run; defaults are BLADES' (full)."""
 
     profile: str = "full"
@@ -92,13 +93,6 @@ class BladesConfig:
         values["betas"] = tuple(float(b) for b in values["betas"])
         return cls(**values)
 
-    def to_json(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
 
 
 def build_image_tower(cfg: Any, init: str = "random", feature_dim: int = 768, seed: int = 42) -> nn.Module:
@@ -268,7 +262,6 @@ def fetch_or_train_blades(cfg: Any, run_name: str = "blades", bilevel: bool = Tr
 
 def main(argv: Sequence[str] | None = None) -> None:
     from .profiles import resolve
-    from .train import _parse_value
 
     parser = argparse.ArgumentParser(description="BLADES pretraining (chapter 7); resumes if interrupted.")
     parser.add_argument("--profile", default="full")
@@ -278,12 +271,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.set:
-        if "=" not in item:
-            parser.error(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        overrides[key.strip()] = _parse_value(value.strip())
+    overrides = parse_set_options(args.set, parser.error)
     cfg = resolve(args.profile, data_root=args.data_root)
     try:
         _, log = fetch_or_train_blades(cfg, args.run_name, bilevel=not args.equal_weights,

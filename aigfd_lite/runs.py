@@ -8,10 +8,11 @@ what it read (:func:`aigfd_lite.distributed.broadcast_object`), so several nodes
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,35 @@ from .results import build_dir, write_json_atomic
 RUNTIME_FIELDS = ("device", "num_workers", "stop_after_steps", "amp", "max_steps", "world_size")
 
 
+class RunConfigJSON:
+    """What every run configuration (pretraining, BLADES) shares: a JSON form and the device it runs on."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+def parse_set_options(items: Sequence[str], error: Callable[[str], Any]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` options of a training command as overrides (values read as Python literals when they
+    are one, else kept as text); ``error`` (the parser's) is called on a malformed item."""
+    overrides = {}
+    for item in items:
+        if "=" not in item:
+            error(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            overrides[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            overrides[key.strip()] = value.strip()
+    return overrides
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RunConfigJSON):
     """Every setting of one pretraining run. Defaults are the full profile's: the paper's where it states them
     (lr, batch, epochs, input size), the published code's where it does not (betas, eps, weight decay, seed)."""
 
@@ -89,13 +117,6 @@ class TrainConfig:
         values.update(tasks=tuple(values.get("tasks", TASKS)), betas=tuple(values.get("betas", cls.betas)))
         return cls(**values)
 
-    def to_json(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
 
 
 def checkpoint_dir(profile: str, run_name: str) -> Path:

@@ -29,7 +29,6 @@ rank 0 alone reads and writes the run folder. CLI for long runs outside a notebo
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import json
 import os
@@ -49,7 +48,7 @@ from .losses import manipulation_loss, pairwise_ranking_loss, total_loss
 from .models import TAGS, TASKS, ExifManipNet, build_model
 from .pretext import bootstrap_intervals, evaluate_pretext  # noqa: F401 (re-exported: part of the public API)
 from .runs import (RUNTIME_FIELDS, EpochSampler, TrainConfig, checkpoint_dir,  # noqa: F401 (re-exported)
-                   config_difference, read_resume_point, save_checkpoint, set_rng_states)
+                   config_difference, parse_set_options, read_resume_point, save_checkpoint, set_rng_states)
 
 HEADS: tuple[str, ...] = (*TAGS, "manipulation")
 
@@ -262,13 +261,6 @@ def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASK
     return train(tcfg, run_dir, progress=progress)
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Pretrain the pretext network (chapter 4); resumes if interrupted. "
                                      "Under torchrun, trains with DistributedDataParallel.")
@@ -283,12 +275,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from .profiles import resolve
 
-    overrides = {}
-    for item in args.set:
-        if "=" not in item:
-            parser.error(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        overrides[key.strip()] = _parse_value(value.strip())
+    overrides = parse_set_options(args.set, parser.error)
     if args.max_steps is not None:
         if args.max_steps < 1:
             parser.error(f"--max-steps must be at least 1, got {args.max_steps}")
