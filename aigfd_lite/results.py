@@ -8,8 +8,11 @@ import json
 import math
 import os
 import platform
+import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +80,23 @@ def _check_headline(headline: dict[str, Any]) -> list[list[Any]]:
             raise ValueError(f"headline {label!r}: expected a number or a short text, got {value!r}")
         checked.append([label, value])
     return checked
+
+
+@contextmanager
+def staged_folder(folder: str | Path) -> Iterator[Path]:
+    """A fresh folder beside ``folder`` to write into; when the block ends without an error it replaces ``folder``
+    whole (one rename), otherwise it is removed and ``folder`` is left as it was. Readers never see half a folder."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    try:
+        yield staging
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def save_results(stem: str, profile: str, metrics: dict[str, Any], headline: dict[str, Any] | None = None) -> Path:

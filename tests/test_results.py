@@ -77,3 +77,19 @@ def test_baseline_transfer_reads_chapter_6_table(build):
     results.save_results("06_results", "full", {"table1_measured": measured, "table1": {"acc": {}}})
     table, profile = results.baseline_transfer()
     assert profile == "full" and table.loc["DCGAN"].to_dict() == {"Autoencoder": 0.83, "DCGAN": 0.94}
+
+
+def test_staged_folder_replaces_whole_or_leaves_the_old_folder(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "old.txt").write_text("old")
+    with results.staged_folder(folder) as staging:
+        (staging / "new.txt").write_text("new")
+        assert (folder / "old.txt").is_file()  # readers still see the old folder while it is written
+    assert [p.name for p in folder.iterdir()] == ["new.txt"]
+    with pytest.raises(RuntimeError):
+        with results.staged_folder(folder) as staging:
+            (staging / "half.txt").write_text("half")
+            raise RuntimeError("interrupted")
+    assert [p.name for p in folder.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left behind
