@@ -115,19 +115,13 @@ def score_files(paths: Iterable[str | Path], bundle, stats: Optional[ScoreStats]
         try:
             image = load_rgb(path, background=bundle.preprocessing.alpha_background)
             faces, skipped = find_faces(image, bundle.preprocessing, face_detector)
-        except UnreadableImage as err:
-            stats.unreadable += 1
-            stats.unreadable_files.append(name)
-            yield from _score_batch(bundle, pending)
-            pending = []
-            yield _row(name, error=f"unreadable: {err}")
-            continue
         except Exception as err:  # noqa: BLE001 - a decoder or detector failure on odd data: a row, not a traceback
             stats.unreadable += 1
             stats.unreadable_files.append(name)
             yield from _score_batch(bundle, pending)
             pending = []
-            yield _row(name, error=f"unreadable: {type(err).__name__}: {err}")
+            reason = str(err) if isinstance(err, UnreadableImage) else f"{type(err).__name__}: {err}"
+            yield _row(name, error=f"unreadable: {reason}")
             continue
         if not faces:
             stats.without_face += 1
