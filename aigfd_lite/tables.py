@@ -33,7 +33,8 @@ def side_by_side(name: str, measured: Mapping[str, pd.DataFrame], counterparts: 
 
     ``measured[row]`` is a per-generator table as :func:`aigfd_lite.metrics.metrics_table` returns (generators and
     a ``"mean"`` row; metrics as columns). ``counterparts[row]`` names the paper's row it corresponds to, or None.
-    Columns: (metric, generator); index: (source, row, "in the paper as").
+    Columns: (metric, generator), per metric the generators our rows measure first, then the means, then the
+    paper's other generators; index: (source, row, "in the paper as").
     """
     paper = reported_table(name)
     table_metrics = list(paper.columns.unique("metric"))
@@ -62,9 +63,14 @@ def side_by_side(name: str, measured: Mapping[str, pd.DataFrame], counterparts: 
     out.columns.names = ["metric", "generator"]
     means = sorted({g for g in out.columns.unique("generator") if g.startswith("mean of")}, reverse=True)
     gens = [g for g in out.columns.unique("generator") if g not in means]
+    ours = out.loc[[i for i in out.index if i[0] == measured_label]]
+    shared = [g for g in gens if ours.xs(g, axis=1, level="generator").notna().to_numpy().any()]
+    # the columns our rows fill come first, then the means, then the paper's other generators: a lite table
+    # reads left to right without scrolling past nine empty columns
+    gens, tail = shared, [g for g in gens if g not in shared]
     order = [m for m in metrics if m in out.columns.unique("metric")] + \
             [m for m in table_metrics if m not in metrics and m in out.columns.unique("metric")]
-    columns = [(m, g) for m in order for g in gens + means if (m, g) in out.columns]
+    columns = [(m, g) for m in order for g in gens + means + tail if (m, g) in out.columns]
     return out[columns]
 
 

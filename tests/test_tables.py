@@ -42,3 +42,16 @@ def test_full_profile_means_share_the_column():
     table = side_by_side("table1", {"ours": ours}, {"ours": "ours"}, "full", ["acc", "ap"])
     assert [g for g in table.columns.unique("generator") if g.startswith("mean")] == ["mean of 9"]
     assert not table.loc[("measured, full", "ours", "ours")].isna().any()
+
+
+def test_measured_columns_come_first():
+    """A lite table's own generators and means lead; the paper-only generators follow."""
+    rng = np.random.default_rng(1)
+    gens = list(reported_table("table1").columns.unique("generator"))[:-1]
+    ours = metrics_table({"DCGAN": (rng.normal(1, 1, 10), rng.normal(0, 1, 10)),
+                          gens[0]: (rng.normal(1, 1, 10), rng.normal(0, 1, 10))}, 0.0)
+    table = side_by_side("table1", {"ours": ours}, {"ours": "ours"}, "lite", ["acc", "ap"])
+    acc = [g for m, g in table.columns if m == "acc"]
+    assert acc[:2] == [gens[0], "DCGAN"] or acc[:2] == ["DCGAN", gens[0]]
+    assert acc[2:4] == ["mean of 9", "mean of 2"]
+    assert set(acc[4:]) == set(gens[1:])
