@@ -46,6 +46,8 @@ CANDIDATES: dict[str, dict] = {
     "bce": dict(manipulation_form="bce"),
     "lr3e-4": dict(lr=3e-4),
     "lr3e-4-bce": dict(lr=3e-4, manipulation_form="bce"),
+    "ep20": dict(epochs=20),
+    "ep20-lr3e-4": dict(epochs=20, lr=3e-4),
     "ep60": dict(epochs=60),
     "ep60-lr3e-4": dict(epochs=60, lr=3e-4),
     "px160": dict(input_size=160),

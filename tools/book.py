@@ -15,6 +15,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import resource
 import shutil
 import sys
 import time
@@ -78,6 +79,13 @@ def parse_value(text: str):
         return text
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and of its finished children (the notebook's kernel, once papermill
+    has shut it down and waited for it, and every process the kernel started)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def execute(only: list[str], params: dict, kernel: str) -> None:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -105,7 +113,7 @@ def execute(only: list[str], params: dict, kernel: str) -> None:
         output = EXECUTED / f"{stem}.ipynb"
         mine = {k: v for k, v in params.items() if k in declared[stem]}
         print(f"[book] executing notebooks/{stem}.ipynb {mine or ''}", flush=True)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds()
         try:
             pm.execute_notebook(str(source), str(output), parameters=mine, kernel_name=kernel, cwd=str(ROOT / "notebooks"),
                                 progress_bar=False)
@@ -114,11 +122,11 @@ def execute(only: list[str], params: dict, kernel: str) -> None:
                 f"\n[book] FAILED: notebooks/{stem}.ipynb, cell {err.cell_index} (execution count {err.exec_count}): "
                 f"{err.ename}: {err.evalue}\n[book] the executed copy with the traceback is {output.relative_to(ROOT)}"
             ) from None
-        seconds = time.perf_counter() - start
-        timings[stem] = {"seconds": round(seconds, 1), "parameters": mine,
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+        timings[stem] = {"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "parameters": mine,
                          "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         timings_path.write_text(json.dumps(timings, indent=2, sort_keys=True))
-        print(f"[book] {stem}: {seconds:.1f} s", flush=True)
+        print(f"[book] {stem}: {seconds:.1f} s ({cpu:.1f} s of CPU: {cpu / seconds:.2f} cores busy)", flush=True)
 
 
 def _format_value(value) -> str:
