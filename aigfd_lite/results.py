@@ -106,19 +106,28 @@ def save_results(stem: str, profile: str, metrics: dict[str, Any], headline: dic
     ``[label, value]`` pairs and the book's status page lists them with the profile they were measured in.
     Everything else goes in ``metrics``.
     """
+    from .storage import store_root
+
     path = results_path(stem)
-    write_json_atomic(
-        path,
-        {
-            "notebook": stem,
-            "profile": profile,
-            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "python": platform.python_version(),
-            "headline": _check_headline(headline or {}),
-            "metrics": metrics,
-        },
-    )
+    record = {
+        "notebook": stem,
+        "profile": profile,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "headline": _check_headline(headline or {}),
+        "metrics": metrics,
+    }
+    write_json_atomic(path, record)
+    if store_root() is not None:  # a copy that outlives a Colab runtime: $AIGFD_STORE/results/<profile>/<stem>.json
+        write_json_atomic(stored_results_path(stem, profile), record)
     return path
+
+
+def stored_results_path(stem: str, profile: str) -> Path:
+    """Where :func:`save_results` keeps its copy when ``$AIGFD_STORE`` is set (e.g. on Google Drive)."""
+    from .storage import store_path
+
+    return store_path("results", profile, f"{stem}.json")
 
 
 def load_results(stem: str) -> dict[str, Any]:

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -93,3 +94,18 @@ def test_staged_folder_replaces_whole_or_leaves_the_old_folder(tmp_path):
             raise RuntimeError("interrupted")
     assert [p.name for p in folder.iterdir()] == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left behind
+
+
+def test_save_results_keeps_a_copy_in_the_store(tmp_path, monkeypatch):
+    """With AIGFD_STORE set (e.g. Google Drive on Colab) the results outlive the runtime; without it, no copy."""
+    from aigfd_lite.results import save_results, stored_results_path
+
+    monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.delenv("AIGFD_STORE", raising=False)
+    save_results("99_demo", "full", {"x": 1.0})
+    assert not (tmp_path / "store").exists()
+    monkeypatch.setenv("AIGFD_STORE", str(tmp_path / "store"))
+    local = save_results("99_demo", "full", {"x": 2.0})
+    copy = stored_results_path("99_demo", "full")
+    assert copy == tmp_path / "store" / "results" / "full" / "99_demo.json"
+    assert json.loads(copy.read_text()) == json.loads(local.read_text())
