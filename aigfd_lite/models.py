@@ -248,6 +248,20 @@ def normalise(images: torch.Tensor, input_size: int) -> torch.Tensor:
     return (x - mean) / std
 
 
+def prepare_batch(images: torch.Tensor, device: torch.device, input_size: int | None = None,
+                  channels_last: bool | None = None) -> torch.Tensor:
+    """A loader's batch on ``device``, ready for the network. uint8 (N, H, W, 3) batches travel as uint8 (a quarter
+    of float32's bytes) and are normalised there (:func:`normalise`, resized to ``input_size`` if it differs); float
+    batches (already normalised) are moved as they are. ``channels_last``: True/False forces that memory format,
+    None leaves the tensor's own (a normalised uint8 batch is channels-last strided already)."""
+    images = images.to(device, non_blocking=True)
+    if images.dtype == torch.uint8:
+        images = normalise(images, int(input_size or images.shape[1]))
+    if channels_last is None:
+        return images
+    return images.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
 def _autocast(device: torch.device):
     from .distributed import choose_precision  # bf16 from compute capability 8.0, fp16 below, fp32 on CPU
 
@@ -260,7 +274,8 @@ def extract_features(model: nn.Module, images: np.ndarray | torch.utils.data.Dat
                      num_workers: int = 0) -> np.ndarray:
     """768-d features (float32, (N, feature_dim)) of uint8 images (N, H, W, 3) or of a Dataset, no gradients.
 
-    A Dataset's items are (already normalised) image tensors or tuples whose first element is one. The model is put
+    A Dataset's items are image tensors, uint8 (H, W, 3) (normalised on ``device``, like the arrays) or already
+    normalised (3, S, S), or tuples whose first element is one. The model is put
     in eval mode (BatchNorm uses its running statistics) and restored to its previous mode afterwards.
     Under torchrun (an initialised process group) each rank featurises its slice and rank 0 returns all ``N`` rows
     in order; the other ranks return an empty ``(0, feature_dim)`` array.
@@ -284,8 +299,7 @@ def _features(model: nn.Module, images: np.ndarray | torch.utils.data.Dataset, i
               device: torch.device, progress: bool, num_workers: int) -> np.ndarray:
     if isinstance(images, np.ndarray):
         n = len(images)
-        batches = ((normalise(torch.from_numpy(images[i:i + batch_size]), input_size),)
-                   for i in range(0, n, batch_size))
+        batches = (torch.from_numpy(images[i:i + batch_size]) for i in range(0, n, batch_size))
     else:
         n = len(images)
         batches = iter(torch.utils.data.DataLoader(images, batch_size=batch_size, shuffle=False,
@@ -299,9 +313,7 @@ def _features(model: nn.Module, images: np.ndarray | torch.utils.data.Dataset, i
     with tqdm(total=n, desc="features", unit="img", disable=not progress, mininterval=5) as bar:
         for batch in batches:
             x = batch[0] if isinstance(batch, (tuple, list)) else batch
-            x = x.to(device, non_blocking=True)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = prepare_batch(x, device, input_size, True if device.type == "cuda" else None)
             with _autocast(device):
                 feature = model.features(x) if hasattr(model, "features") else model(x)
             out[done:done + len(x)] = feature.float().cpu().numpy()
