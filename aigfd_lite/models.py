@@ -274,6 +274,7 @@ def extract_features(model: nn.Module, images: np.ndarray | torch.utils.data.Dat
                      num_workers: int = 0) -> np.ndarray:
     """768-d features (float32, (N, feature_dim)) of uint8 images (N, H, W, 3) or of a Dataset, no gradients.
 
+    An :class:`aigfd_lite.image_files.ImageFiles` is streamed (:func:`~aigfd_lite.image_files.stream_features`).
     A Dataset's items are image tensors, uint8 (H, W, 3) (normalised on ``device``, like the arrays) or already
     normalised (3, S, S), or tuples whose first element is one. The model is put
     in eval mode (BatchNorm uses its running statistics) and restored to its previous mode afterwards.
@@ -281,7 +282,11 @@ def extract_features(model: nn.Module, images: np.ndarray | torch.utils.data.Dat
     in order; the other ranks return an empty ``(0, feature_dim)`` array.
     """
     from .distributed import gather_rows, processes
+    from .image_files import ImageFiles, stream_features
 
+    if isinstance(images, ImageFiles):  # files read in workers, rows of unreadable ones dropped (image_files)
+        return stream_features(model, images, input_size=input_size, batch_size=batch_size, device=device,
+                               num_workers=num_workers, progress=progress)
     device = torch.device(device)
     if isinstance(images, np.ndarray) and (images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8):
         raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
