@@ -144,10 +144,10 @@ def stream_features(model: torch.nn.Module, files: ImageFiles, *, input_size: in
             done += len(x)
             bar.update(len(x))
     model.train(was_training)
-    out[~readable] = np.nan
+    out[~readable] = np.nan  # marks the rows to drop after the gather (other ranks' too)
     features = gather_rows(out, n_all)
     if not procs.main:
         return features
-    bad = np.isnan(features).any(axis=1)
+    bad = np.isnan(features[:, 0])
     files.unreadable = [files.path(i) for i in np.flatnonzero(bad)]
-    return features[~bad]
+    return features[~bad] if bad.any() else features  # no copy of (N, 768) when every file was read

@@ -186,6 +186,8 @@ def main() -> None:
     parser.add_argument("--input-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the generated trees")
+    parser.add_argument("--modes", nargs="+", default=["build", "train", "features"],
+                        help="a subset of build, train, features (train needs a built index)")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "TREE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -204,18 +206,22 @@ def main() -> None:
             write_synthetic_tree(tree, n)
             print(f"N={n}: tree generated in {time.perf_counter() - started:.1f} s")
         try:
-            rows[n] = {mode: run_child(mode, tree, args) for mode in ("build", "train", "features")}
+            rows[n] = {mode: run_child(mode, tree, args) for mode in args.modes}
         finally:
             if made and not args.keep:
                 shutil.rmtree(tree, ignore_errors=True)
-        b, t, f = rows[n]["build"], rows[n]["train"], rows[n]["features"]
-        print(f"N={n}: index build {b['seconds']:.1f} s ({b['faces']} faces); warm start {t['warm_start_s']:.2f} s; "
-              f"{t['steps']} steps in {t['train_s']:.0f} s, peak RSS main {t['peak_rss_main_gb']:.2f} GB, "
-              f"peak PSS main+workers {t['peak_pss_with_workers_gb']:.2f} GB; features of {f['images']} images in "
-              f"{f['seconds']:.0f} s, peak RSS main {f['peak_rss_main_gb']:.2f} GB, peak PSS main+workers "
-              f"{f['peak_pss_with_workers_gb']:.2f} GB (features {f['features_gb']:.2f} GB)")
+        b, t, f = (rows[n].get(mode) for mode in ("build", "train", "features"))
+        if b:
+            print(f"N={n}: index build {b['seconds']:.1f} s ({b['faces']} faces)")
+        if t:
+            print(f"N={n}: warm start {t['warm_start_s']:.2f} s; {t['steps']} steps in {t['train_s']:.0f} s, peak "
+                  f"RSS main {t['peak_rss_main_gb']:.2f} GB, peak PSS main+workers {t['peak_pss_with_workers_gb']:.2f} GB")
+        if f:
+            print(f"N={n}: features of {f['images']} images in {f['seconds']:.0f} s, peak RSS main "
+                  f"{f['peak_rss_main_gb']:.2f} GB, peak PSS main+workers {f['peak_pss_with_workers_gb']:.2f} GB "
+                  f"(features {f['features_gb']:.2f} GB)")
     print(json.dumps(rows))
-    if len(rows) >= 2:
+    if len(rows) >= 2 and args.modes == ["build", "train", "features"]:
         small, large = min(rows), max(rows)
 
         def growth(mode: str, key: str) -> float:
