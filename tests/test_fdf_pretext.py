@@ -155,3 +155,15 @@ def test_the_full_profile_trains_on_the_layout_with_workers(tree, tmp_path, monk
                                    torch.nn.Linear(16, 16))
     model, log = train(tcfg, tmp_path / "run", model=ExifManipNet(feature_dim=16, backbone=backbone), progress=False)
     assert len(log) == 2 and np.isfinite(log["loss"]).all() and (tmp_path / "run" / "final.pt").is_file()
+
+
+def test_runs_written_before_the_new_settings_stay_valid():
+    from aigfd_lite import resolve
+    from aigfd_lite.runs import TrainConfig, config_difference
+
+    lite = TrainConfig.from_profile(resolve("lite")).to_json()
+    before = {k: v for k, v in lite.items() if k not in ("manipulations", "landmark_backend")}
+    assert config_difference(before, lite) == {}  # a lite checkpoint of yesterday is still the same run
+    full = TrainConfig.from_profile(resolve("full"))
+    assert (full.manipulations, full.landmark_backend) == ("on-the-fly", "fan")  # the paper's
+    assert TrainConfig.from_profile(resolve("full"), manipulations="precomputed").manipulations == "precomputed"
