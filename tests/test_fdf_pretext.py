@@ -167,3 +167,19 @@ def test_runs_written_before_the_new_settings_stay_valid():
     full = TrainConfig.from_profile(resolve("full"))
     assert (full.manipulations, full.landmark_backend) == ("on-the-fly", "fan")  # the paper's
     assert TrainConfig.from_profile(resolve("full"), manipulations="precomputed").manipulations == "precomputed"
+
+
+def test_an_unavailable_backend_is_a_clear_error_naming_dlib(tree, tmp_path, monkeypatch):
+    from aigfd_lite import landmarks
+    from aigfd_lite.fdf_landmarks import locator
+
+    def offline(device):
+        raise landmarks.LandmarkBackendUnavailable("FAN downloads its weights; offline, use landmark_backend='dlib'")
+
+    monkeypatch.setattr(landmarks, "_fan_model", offline)
+    root, _ = tree
+    layout = FDFLayout(root, require_manipulated=False, index=False, progress=False)
+    with pytest.raises(landmarks.LandmarkBackendUnavailable, match="dlib"):
+        landmark_pass(layout, "fan", path=tmp_path / "fan.npz", progress=False)
+    with pytest.raises(ValueError, match="unknown landmark backend"):
+        locator("hog")
