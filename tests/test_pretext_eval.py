@@ -48,3 +48,24 @@ def test_a_sample_never_pairs_an_item_with_itself():
     scores, tags = torch.arange(5.0), torch.arange(5.0)  # perfectly ordered: every distinct pair is right
     assert ranking_accuracy(scores, tags, max_pairs=3, seed=0)[0] == 1.0
     assert ranking_accuracy(scores, tags, max_pairs=9, seed=1) == (1.0, 9)
+
+
+def test_evaluate_pretext_samples_pairs_only_at_scale():
+    from test_train import dataset, model  # the tiny synthetic set and network of the training tests
+
+    from aigfd_lite.pretext_eval import bootstrap_intervals, evaluate_pretext
+
+    data = dataset(n=40)
+    full = evaluate_pretext(model(), data, batch_size=16, progress=False)
+    assert full["max_pairs"] == MAX_PAIRS
+    n_real = int((full["labels"] == 0).sum())
+    scores, tags = torch.from_numpy(full["scores"]["iso"]), torch.from_numpy(full["tags"][:, 3])
+    real = torch.from_numpy(full["labels"] == 0)
+    assert (full["ranking_accuracy_iso"], full["ranking_pairs_iso"]) == pairwise_ranking_accuracy(
+        scores[real], tags[real])  # every pair while there are few
+    few = evaluate_pretext(model(), data, batch_size=16, progress=False, max_pairs=50, seed=3)
+    assert n_real * (n_real - 1) // 2 > 50 and 0 < few["ranking_pairs_iso"] <= 50
+    again = evaluate_pretext(model(), data, batch_size=16, progress=False, max_pairs=50, seed=3)
+    assert few["ranking_accuracy_iso"] == again["ranking_accuracy_iso"]
+    table = bootstrap_intervals(few, n_resamples=20, seed=1)
+    assert table.equals(bootstrap_intervals(few, n_resamples=20, seed=1))  # seeded resamples, seeded pairs
