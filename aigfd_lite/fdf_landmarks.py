@@ -199,3 +199,31 @@ def load_or_compute(layout: Any, backend: str = "dlib", device: str = "cpu", pro
         except (OSError, ValueError, KeyError, EOFError):
             pass
     return landmark_pass(layout, backend, device, path=path, progress=progress)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """``python -m aigfd_lite.fdf_landmarks DATA_ROOT [--backend fan|dlib] [--device cuda]``: run (or resume) the
+    pass before training, e.g. in its own Colab cell; training then reads the table."""
+    import argparse
+
+    from .fdf import FDFLayout
+
+    parser = argparse.ArgumentParser(description="The one-time 68-point landmark pass over the FDF faces.")
+    parser.add_argument("data_root")
+    parser.add_argument("--backend", default="fan", choices=("fan", "dlib"))
+    parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    args = parser.parse_args(argv)
+    layout = FDFLayout(args.data_root, require_manipulated=False)
+    table = load_or_compute(layout, args.backend, args.device)
+    print(json.dumps({"table": str(landmarks_path(layout, args.backend)), "faces": len(table),
+                      "with_landmarks": int(table.found.sum()), "skips": dict(table.skips)}))
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+if __name__ == "__main__":
+    main()

@@ -183,3 +183,15 @@ def test_an_unavailable_backend_is_a_clear_error_naming_dlib(tree, tmp_path, mon
         landmark_pass(layout, "fan", path=tmp_path / "fan.npz", progress=False)
     with pytest.raises(ValueError, match="unknown landmark backend"):
         locator("hog")
+
+
+def test_the_pass_runs_from_the_command_line(tree, capsys):
+    import json
+
+    from aigfd_lite.fdf_landmarks import main
+
+    root, _ = tree
+    main([str(root), "--backend", "dlib", "--device", "cpu"])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["faces"] == 5 and report["with_landmarks"] == 3
+    assert report["skips"] == {"no_face": 1, "unreadable_image": 1}
