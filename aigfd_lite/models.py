@@ -90,11 +90,17 @@ class ExifManipNet(nn.Module):
         self.tasks = check_tasks(tasks)
         self.heads = nn.ModuleDict({name: nn.Linear(feature_dim, 1) for name in (*TAGS, "manipulation")})
 
+    @staticmethod
+    def _normalised(x: torch.Tensor) -> torch.Tensor:
+        """A uint8 (N, H, W, 3) batch as the pretext datasets give it is normalised here (:func:`normalise`); the
+        training step normalises on its device before the call (:func:`prepare_batch`), so this is for direct use."""
+        return normalise(x, int(x.shape[1])).contiguous() if x.dtype == torch.uint8 else x
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
+        return self.backbone(self._normalised(x))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        feature = self.backbone(x)
+        feature = self.backbone(self._normalised(x))
         out = {"feature": feature}
         for name, head in self.heads.items():
             out[name] = head(feature).squeeze(1)

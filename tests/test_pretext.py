@@ -65,6 +65,11 @@ def test_device_normalisation_equals_the_in_process_tensor():
     batch = torch.utils.data.default_collate([ds[i] for i in range(4)])[0]
     on_device = prepare_batch(batch, torch.device("cpu"), 16, channels_last=False)
     assert torch.equal(on_device, torch.stack([to_tensor(im, 16) for im in raw]))
+    from aigfd_lite.models import ExifManipNet
+
+    net = ExifManipNet(feature_dim=4, backbone=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(768, 4)))
+    with torch.no_grad():  # a dataset's uint8 batch can also go to the model directly (chapter 4 does)
+        assert torch.equal(net(batch)["manipulation"], net(on_device)["manipulation"])
     small = prepare_batch(torch.stack([to_uint8(im, 8) for im in raw]), torch.device("cpu"), 8)
     assert (small - torch.stack([to_tensor(im, 8) for im in raw])).abs().max() < 0.5 / 255 / min(CLIP_STD) + 1e-6
 
