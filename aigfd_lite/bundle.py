@@ -198,13 +198,15 @@ def preprocessing_of(cfg) -> Preprocessing:
                          input_size=int(cfg.input_size))
 
 
-def gmm_training_images(cfg) -> np.ndarray:
-    """The real faces the GMM is fitted on, as chapter 5 chooses them (lite: the corpus's train split)."""
+def gmm_training_images(cfg):
+    """The real faces the GMM is fitted on, as chapter 5 chooses them (lite: the corpus's train split, an array;
+    full: an :class:`aigfd_lite.image_files.ImageFiles` that extract_features streams)."""
     if cfg.data_root:
-        from .testsets import PaperLayout, load_images
+        from .image_files import ImageFiles
+        from .testsets import PaperLayout
 
-        layout = PaperLayout(f"{cfg.data_root}/data")
-        return load_images(layout.gmm_train_paths(cfg.n_gmm_fit), cfg.test_size)[0]
+        layout = PaperLayout(f"{cfg.data_root}/data")  # streamed: extract_features reads them in batches
+        return ImageFiles(layout.gmm_train_paths(cfg.n_gmm_fit), cfg.test_size)
     from .faces import build_corpus
 
     return build_corpus(cfg, progress=False).subset("train").images[: cfg.n_gmm_fit]

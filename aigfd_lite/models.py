@@ -90,11 +90,17 @@ class ExifManipNet(nn.Module):
         self.tasks = check_tasks(tasks)
         self.heads = nn.ModuleDict({name: nn.Linear(feature_dim, 1) for name in (*TAGS, "manipulation")})
 
+    @staticmethod
+    def _normalised(x: torch.Tensor) -> torch.Tensor:
+        """A uint8 (N, H, W, 3) batch as the pretext datasets give it is normalised here (:func:`normalise`); the
+        training step normalises on its device before the call (:func:`prepare_batch`), so this is for direct use."""
+        return normalise(x, int(x.shape[1])).contiguous() if x.dtype == torch.uint8 else x
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
+        return self.backbone(self._normalised(x))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        feature = self.backbone(x)
+        feature = self.backbone(self._normalised(x))
         out = {"feature": feature}
         for name, head in self.heads.items():
             out[name] = head(feature).squeeze(1)
@@ -248,6 +254,20 @@ def normalise(images: torch.Tensor, input_size: int) -> torch.Tensor:
     return (x - mean) / std
 
 
+def prepare_batch(images: torch.Tensor, device: torch.device, input_size: int | None = None,
+                  channels_last: bool | None = None) -> torch.Tensor:
+    """A loader's batch on ``device``, ready for the network. uint8 (N, H, W, 3) batches travel as uint8 (a quarter
+    of float32's bytes) and are normalised there (:func:`normalise`, resized to ``input_size`` if it differs); float
+    batches (already normalised) are moved as they are. ``channels_last``: True/False forces that memory format,
+    None leaves the tensor's own (a normalised uint8 batch is channels-last strided already)."""
+    images = images.to(device, non_blocking=True)
+    if images.dtype == torch.uint8:
+        images = normalise(images, int(input_size or images.shape[1]))
+    if channels_last is None:
+        return images
+    return images.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
 def _autocast(device: torch.device):
     from .distributed import choose_precision  # bf16 from compute capability 8.0, fp16 below, fp32 on CPU
 
@@ -260,13 +280,19 @@ def extract_features(model: nn.Module, images: np.ndarray | torch.utils.data.Dat
                      num_workers: int = 0) -> np.ndarray:
     """768-d features (float32, (N, feature_dim)) of uint8 images (N, H, W, 3) or of a Dataset, no gradients.
 
-    A Dataset's items are (already normalised) image tensors or tuples whose first element is one. The model is put
+    An :class:`aigfd_lite.image_files.ImageFiles` is streamed (:func:`~aigfd_lite.image_files.stream_features`).
+    A Dataset's items are image tensors, uint8 (H, W, 3) (normalised on ``device``, like the arrays) or already
+    normalised (3, S, S), or tuples whose first element is one. The model is put
     in eval mode (BatchNorm uses its running statistics) and restored to its previous mode afterwards.
     Under torchrun (an initialised process group) each rank featurises its slice and rank 0 returns all ``N`` rows
     in order; the other ranks return an empty ``(0, feature_dim)`` array.
     """
     from .distributed import gather_rows, processes
+    from .image_files import ImageFiles, stream_features
 
+    if isinstance(images, ImageFiles):  # files read in workers, rows of unreadable ones dropped (image_files)
+        return stream_features(model, images, input_size=input_size, batch_size=batch_size, device=device,
+                               num_workers=num_workers, progress=progress)
     device = torch.device(device)
     if isinstance(images, np.ndarray) and (images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8):
         raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
@@ -284,8 +310,7 @@ def _features(model: nn.Module, images: np.ndarray | torch.utils.data.Dataset, i
               device: torch.device, progress: bool, num_workers: int) -> np.ndarray:
     if isinstance(images, np.ndarray):
         n = len(images)
-        batches = ((normalise(torch.from_numpy(images[i:i + batch_size]), input_size),)
-                   for i in range(0, n, batch_size))
+        batches = (torch.from_numpy(images[i:i + batch_size]) for i in range(0, n, batch_size))
     else:
         n = len(images)
         batches = iter(torch.utils.data.DataLoader(images, batch_size=batch_size, shuffle=False,
@@ -299,9 +324,7 @@ def _features(model: nn.Module, images: np.ndarray | torch.utils.data.Dataset, i
     with tqdm(total=n, desc="features", unit="img", disable=not progress, mininterval=5) as bar:
         for batch in batches:
             x = batch[0] if isinstance(batch, (tuple, list)) else batch
-            x = x.to(device, non_blocking=True)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = prepare_batch(x, device, input_size, True if device.type == "cuda" else None)
             with _autocast(device):
                 feature = model.features(x) if hasattr(model, "features") else model(x)
             out[done:done + len(x)] = feature.float().cpu().numpy()

@@ -8,9 +8,15 @@ ranking losses, as the published code does. Tags are the face's real EXIF where 
 ``simulate_camera``) tags are drawn once per face from a seeded generator (:func:`aigfd_lite.camera.sample_tags`) and
 the face is rendered through the camera simulator with them, so a face always has the same simulated settings and
 the same rendering (like a photograph: taken once, manipulated afterwards). The per-item randomness (which
-manipulation, its jitter) is seeded by ``(seed, epoch, index)``, so a resumed run sees exactly the same items. Images
-are resized to ``input_size`` and normalised with CLIP's mean and std; there is no augmentation (as in the paper).
-:func:`evaluate_pretext` and :func:`bootstrap_intervals` measure on held-out faces whether the tasks were learned.
+manipulation, its jitter) is seeded by ``(seed, epoch, index)``, so a resumed run sees exactly the same items. Items
+are uint8 images resized to ``input_size`` (in the DataLoader's workers); the training step normalises them with
+CLIP's mean and std on the device (:func:`aigfd_lite.models.prepare_batch`), the same for lite and full. There is no
+augmentation (as in the paper).
+
+The module is split at its seams: the lite dataset here, the full profile's FDF dataset with on-the-fly
+manipulations in :mod:`aigfd_lite.fdf_pretext` (68-point landmarks from :mod:`aigfd_lite.fdf_landmarks`), and the
+held-out evaluation (:func:`evaluate_pretext`, :func:`bootstrap_intervals`, sampled pairs at scale) in
+:mod:`aigfd_lite.pretext_eval`; every public name stays importable from here.
 """
 from __future__ import annotations
 
@@ -22,8 +28,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .losses import pairwise_ranking_accuracy
-from .models import CLIP_MEAN, CLIP_STD, TAGS, ExifManipNet
+from .models import CLIP_MEAN, CLIP_STD, TAGS
+from .testsets import resample
 
 #: Random streams: one per purpose, so drawing tags never shifts the manipulation draws (and vice versa).
 _STREAM_TAGS, _STREAM_CAMERA, _STREAM_ITEM, _STREAM_POOL = 0, 1, 2, 3
@@ -38,6 +44,15 @@ def to_tensor(image: np.ndarray, input_size: int) -> torch.Tensor:
     mean = torch.tensor(CLIP_MEAN).view(3, 1, 1)
     std = torch.tensor(CLIP_STD).view(3, 1, 1)
     return (x - mean) / std
+
+
+def to_uint8(image: np.ndarray, input_size: int) -> torch.Tensor:
+    """uint8 (H, W, 3) -> uint8 (input_size, input_size, 3) tensor: what a DataLoader worker hands over (a quarter
+    of float32's bytes through the loader's queues and to the GPU); antialiased bilinear, rounded (unchanged when
+    the image has that size already). :func:`aigfd_lite.models.normalise` of it equals :func:`to_tensor` up to
+    that rounding, exactly when no resize is needed."""
+    image = np.require(image, dtype=np.uint8, requirements=("C",))
+    return torch.from_numpy(resample(image[None], int(input_size))[0])
 
 
 def tags_of(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -59,8 +74,8 @@ class PretextDataset(torch.utils.data.Dataset):
     task). ``schedule="random"`` draws each item's kind (``real_fraction`` real, the rest spread over the four
     manipulations); ``"every_kind"`` (evaluation) has ``5 N`` items: each face once real and once with each
     manipulation (score it with a balanced accuracy: real and manipulated items count half each). Items:
-    ``(image (3, S, S) float, tags (4,) float32, label 0/1
-    int64, kind index int64)``; kind indices follow :data:`aigfd_lite.manipulate.LABELS`.
+    ``(image (S, S, 3) uint8, tags (4,) float32, label 0/1 int64, kind index int64)``; kind indices follow
+    :data:`aigfd_lite.manipulate.LABELS`; the training step normalises the images on its device.
     ``variants_per_kind=None`` manipulates every item afresh (its jitter seeded by (seed, epoch, index));
     ``k`` draws each training item from a pool of ``k`` seeded manipulations per face and kind (see :meth:`variant`),
     which makes the data pipeline cheap enough for 2 CPU cores.
@@ -181,35 +196,15 @@ class PretextDataset(torch.utils.data.Dataset):
             image = self._manipulate(self.photo(face), self.landmarks[face], kind, rng, symmetric=self.symmetric)
         return np.asarray(image, dtype=np.uint8), self.tags[face].copy(), int(kind_index != 0), kind_index
 
+    def faces_of_items(self) -> np.ndarray:
+        """The face each item shows (the bootstrap of :func:`bootstrap_intervals` resamples faces)."""
+        items = np.arange(len(self))
+        return items // len(self.labels) if self.schedule == "every_kind" else items
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         image, tags, label, kind_index = self.raw_item(index)
-        return (to_tensor(image, self.input_size), torch.from_numpy(tags), torch.tensor(label),
+        return (to_uint8(image, self.input_size), torch.from_numpy(tags), torch.tensor(label),
                 torch.tensor(kind_index))
-
-
-class FDFPretextDataset(torch.utils.data.Dataset):
-    """The full profile's items: the official FDF layout (:class:`aigfd_lite.fdf.FDFLayout`) with real Flickr EXIF.
-
-    The layout yields ``(image, tags (4,), label)`` with ``label`` 0 for a real face and ``k > 0`` for the k-th
-    manipulation; the images are resized and normalised like :class:`PretextDataset`'s.
-    """
-
-    def __init__(self, layout: Any, input_size: int = 224) -> None:
-        self.layout, self.input_size = layout, int(input_size)
-
-    def __len__(self) -> int:
-        return len(self.layout)
-
-    def set_epoch(self, epoch: int) -> None:
-        if hasattr(self.layout, "set_epoch"):
-            self.layout.set_epoch(epoch)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        image, tags, label = self.layout[index]
-        kind = int(label)
-        return (to_tensor(np.asarray(image, dtype=np.uint8), self.input_size),
-                torch.as_tensor(np.asarray(tags, dtype=np.float32)), torch.tensor(int(kind != 0)),
-                torch.tensor(kind))
 
 
 def build_pretext_dataset(cfg: Any, split: str = "train", schedule: str = "random",
@@ -217,14 +212,14 @@ def build_pretext_dataset(cfg: Any, split: str = "train", schedule: str = "rando
     """The pretext dataset of a profile (or a :class:`aigfd_lite.train.TrainConfig`) for one corpus split.
 
     Lite: the face corpus of chapter 3 (``build_corpus``), capped at ``max_train_items`` faces for training. Full
-    (``data_root`` set and the official layout present): FDF through :class:`FDFPretextDataset`.
+    (``data_root`` set and the official layout present): FDF through :class:`FDFPretextDataset`, manipulated on the
+    fly (``cfg.manipulations``; see :func:`aigfd_lite.fdf_pretext.build_fdf_dataset`).
     """
     data_root = getattr(cfg, "data_root", None)
     if data_root and corpus is None and split == "train":
-        from .fdf import FDFLayout
+        from .fdf_pretext import build_fdf_dataset
 
-        layout = FDFLayout(data_root, real_fraction=cfg.real_fraction, seed=cfg.seed)
-        return FDFPretextDataset(layout, input_size=cfg.input_size)
+        return build_fdf_dataset(cfg)
     if corpus is None:
         from .faces import build_corpus
         from .profiles import resolve
@@ -241,111 +236,6 @@ def build_pretext_dataset(cfg: Any, split: str = "train", schedule: str = "rando
                           real_fraction=cfg.real_fraction, simulate_camera=cfg.simulate_camera,
                           symmetric=cfg.symmetric_resampling, schedule=schedule,
                           variants_per_kind=getattr(cfg, "variants_per_kind", None) if split == "train" else None)
-
-
-@torch.no_grad()
-def evaluate_pretext(model: ExifManipNet, dataset: torch.utils.data.Dataset, batch_size: int = 64,
-                     device: str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Held-out evidence of the pretext tasks (chance is 0.5 for every number).
-
-    Pairwise ranking accuracy per tag over all untied, tagged pairs of the dataset's real items (all items if it has
-    none: with ``schedule="every_kind"`` a face's five versions share its tags); manipulation detection at logit
-    0 as a balanced accuracy (mean of the accuracy on real items and on manipulated items, so the class mix of the
-    dataset does not matter), its ROC AUC, and the accuracy per kind.
-    """
-    from sklearn.metrics import roc_auc_score
-    from tqdm.auto import tqdm
-
-    model.eval().to(device)
-    outs: dict[str, list[torch.Tensor]] = {k: [] for k in (*TAGS, "manipulation", "tags", "labels", "kinds")}
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for images, tags, labels, kinds in tqdm(loader, desc="held-out", disable=not progress):
-        out = model(images.to(device))
-        for k in (*TAGS, "manipulation"):
-            outs[k].append(out[k].float().cpu())
-        outs["tags"].append(tags)
-        outs["labels"].append(labels)
-        outs["kinds"].append(kinds)
-    cat = {k: torch.cat(v) for k, v in outs.items()}
-    result: dict[str, Any] = {}
-    real = cat["labels"] == 0 if (cat["labels"] == 0).any() else torch.ones_like(cat["labels"], dtype=torch.bool)
-    for k, tag in enumerate(TAGS):
-        accuracy, pairs = pairwise_ranking_accuracy(cat[tag][real], cat["tags"][real, k].float())
-        result[f"ranking_accuracy_{tag}"], result[f"ranking_pairs_{tag}"] = accuracy, pairs
-    labels = cat["labels"].numpy()
-    correct = ((cat["manipulation"] > 0).long() == cat["labels"]).numpy()
-    per_class = [correct[labels == c].mean() for c in (0, 1) if (labels == c).any()]
-    result["manipulation_balanced_accuracy"] = float(np.mean(per_class))
-    both = len(per_class) == 2
-    result["manipulation_auc"] = float(roc_auc_score(labels, cat["manipulation"].numpy())) if both else float("nan")
-    result["n_items"] = len(labels)
-    names = getattr(dataset, "labels", None)
-    kinds = cat["kinds"].numpy()
-    for kind in np.unique(kinds):
-        name = names[kind] if names else str(kind)
-        result[f"manipulation_accuracy_{name}"] = float(correct[kinds == kind].mean())
-    groups = [dataset.item_kind(i)[0] for i in range(len(dataset))] if hasattr(dataset, "item_kind") else None
-    result["faces"] = np.asarray(groups if groups is not None else np.arange(len(labels)))
-    result["scores"] = {k: cat[k].numpy() for k in (*TAGS, "manipulation")}
-    result["tags"], result["labels"], result["kinds"] = cat["tags"].numpy(), cat["labels"].numpy(), cat["kinds"].numpy()
-    return result
-
-
-def bootstrap_intervals(result: dict[str, Any], n_resamples: int = 300, level: float = 0.95,
-                        seed: int = 0) -> pd.DataFrame:
-    """Percentile bootstrap intervals of :func:`evaluate_pretext`'s accuracies, resampling *faces* (a face's items
-    and pairs move together, since they are not independent). Columns: metric, value, low, high."""
-    faces = result["faces"]
-    unique = np.unique(faces)
-    members = {f: np.flatnonzero(faces == f) for f in unique}
-    rng = np.random.default_rng(seed)
-    names = [f"ranking_accuracy_{t}" for t in TAGS] + ["manipulation_balanced_accuracy"]
-    draws: dict[str, list[float]] = {n: [] for n in names}
-    labels, scores, tags = result["labels"], result["scores"], result["tags"]
-    for _ in range(n_resamples):
-        idx = np.concatenate([members[f] for f in rng.choice(unique, len(unique), replace=True)])
-        real = idx[labels[idx] == 0] if (labels[idx] == 0).any() else idx
-        for k, tag in enumerate(TAGS):
-            accuracy, _ = pairwise_ranking_accuracy(torch.from_numpy(scores[tag][real]),
-                                                    torch.from_numpy(tags[real, k].astype(np.float64)))
-            draws[f"ranking_accuracy_{tag}"].append(accuracy)
-        correct = (scores["manipulation"][idx] > 0).astype(int) == labels[idx]
-        per_class = [correct[labels[idx] == c].mean() for c in (0, 1) if (labels[idx] == c).any()]
-        draws["manipulation_balanced_accuracy"].append(float(np.mean(per_class)))
-    tail = (1 - level) / 2 * 100
-    rows = [{"metric": n, "value": result[n], "low": np.nanpercentile(draws[n], tail),
-             "high": np.nanpercentile(draws[n], 100 - tail)} for n in names]
-    return pd.DataFrame(rows)
-
-
-def saturation_diagnostic(logits: np.ndarray, labels: np.ndarray, confident: float = 0.95) -> pd.DataFrame:
-    """How much each manipulation loss pushes the items it gets wrong: fidelity (Eq. 5) against BCE.
-
-    Per group of items (all, correct, wrong, and wrong with a saturated sigmoid, i.e. ``q_hat`` beyond
-    ``confident`` on the wrong side), the count and the mean ``|dL/d logit|`` one item receives from each loss. For a
-    label 1, the fidelity gradient is ``sqrt(q)(1 - q) / 2`` (up to the epsilon), which vanishes as ``q -> 0``, while
-    BCE's is ``1 - q`` (-> 1): a confidently wrong item is hardly corrected by the fidelity loss (chapter 4).
-    """
-    from .losses import manipulation_loss
-
-    z = torch.as_tensor(np.asarray(logits, dtype=np.float64))
-    y = torch.as_tensor(np.asarray(labels, dtype=np.float64))
-    if z.shape != y.shape or z.ndim != 1:
-        raise ValueError(f"logits {tuple(z.shape)} and labels {tuple(y.shape)} must be two equal 1-d arrays")
-    grads = {}
-    for form in ("fidelity", "bce"):
-        zz = z.clone().requires_grad_(True)
-        (manipulation_loss(zz, y, form=form) * len(zz)).backward()  # the sum: one item's own gradient each
-        grads[form] = zz.grad.abs().numpy()
-    q = torch.sigmoid(z).numpy()
-    wrong = (q > 0.5) != (y.numpy() == 1)
-    saturated = np.maximum(q, 1 - q) > confident
-    groups = {"all": np.ones_like(wrong), "correct": ~wrong, "wrong": wrong, "wrong, saturated": wrong & saturated}
-    rows = [{"items": name, "n": int(mask.sum()),
-             "mean |dL/dz| fidelity": float(grads["fidelity"][mask].mean()) if mask.any() else float("nan"),
-             "mean |dL/dz| BCE": float(grads["bce"][mask].mean()) if mask.any() else float("nan")}
-            for name, mask in groups.items()]
-    return pd.DataFrame(rows)
 
 
 def decode_rate_per_core(images: np.ndarray, input_size: int = 224) -> float:
@@ -369,3 +259,17 @@ def decode_rate_per_core(images: np.ndarray, input_size: int = 224) -> float:
     for blob in blobs:
         to_tensor(np.asarray(Image.open(io.BytesIO(blob)).convert("RGB")), input_size)
     return len(blobs) / (time.perf_counter() - tick)
+
+
+def __getattr__(name: str) -> Any:
+    """``FDFPretextDataset`` stays importable from here; it is loaded on first use (its module imports this one)."""
+    if name == "FDFPretextDataset":
+        from .fdf_pretext import FDFPretextDataset
+
+        return FDFPretextDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# The evaluation half of the pretext task, importable from here as before the split.
+from .pretext_eval import (MAX_PAIRS, bootstrap_intervals, evaluate_pretext, ranking_accuracy,  # noqa: E402,F401
+                           saturation_diagnostic)

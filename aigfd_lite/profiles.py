@@ -39,6 +39,9 @@ class Profile:
     real_fraction: float = 0.5  # 50 % real, 12.5 % each of the four manipulations
     symmetric_resampling: bool = True  # also resample real images 128 -> 224 -> 128 (False: the code's asymmetry)
     simulate_camera: bool = True  # lite: simulated tags for faces without EXIF; full uses FDF's real EXIF
+    # Full: "on-the-fly" (the paper: made in the loader's workers, placed with 68-point landmarks found once) or
+    # "precomputed" (the published face_dataaug_neg files; brings back the resampling shortcut chapter 3 removes)
+    manipulations: str = "on-the-fly"
 
     # Chapter 4: pretraining
     init: str = "random"  # "random", "imagenet", "exif-lan" (the paper's), "released" or a path (aigfd_lite.weights)

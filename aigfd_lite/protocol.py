@@ -7,8 +7,9 @@ cross-fitted false-alarm check. Every image takes the same path to the feature e
 * lite: :func:`aigfd_lite.testsets.as_tested` through the smallest native size of the lite generators (the
   resolution control), then the test size; real faces of the GMM, of its calibration, of the tests and of the
   baseline, and every generated face alike;
-* full: the paper's layout, each image read whole and resized to the test size (:func:`~aigfd_lite.testsets.
-  load_images`), the GMM's CelebA-HQ faces and the test images alike.
+* full: the paper's layout, each image read whole and resized to the test size, the GMM's CelebA-HQ faces and the
+  test images alike; streamed (:class:`~aigfd_lite.image_files.ImageFiles`): the protocol holds paths, the features
+  are computed in DataLoader workers, and memory does not grow with the number of images.
 
 :func:`featurize` runs a feature extractor over all of it; :func:`detector_settings` turns a profile into
 :class:`~aigfd_lite.detector.GMMDetector` arguments.
@@ -43,11 +44,13 @@ def load_protocol(cfg: Any, progress: bool = False, uncontrolled: bool = False) 
     """The profile's protocol (see the module docstring); ``uncontrolled`` adds lite test sets without the
     resolution control (chapter 6 measures the difference)."""
     if cfg.data_root:
-        from .testsets import PaperLayout, load_images, paper_test_sets
+        from .image_files import ImageFiles
+        from .testsets import PaperLayout, paper_test_sets
 
         layout = PaperLayout(f"{cfg.data_root}/data")
-        fit_real, _ = load_images(layout.gmm_train_paths(cfg.n_gmm_fit), cfg.test_size)
-        sets = paper_test_sets(f"{cfg.data_root}/data", cfg.n_test_per_generator, cfg.test_seed, cfg.test_size)
+        fit_real = ImageFiles(layout.gmm_train_paths(cfg.n_gmm_fit), cfg.test_size)
+        sets = paper_test_sets(f"{cfg.data_root}/data", cfg.n_test_per_generator, cfg.test_seed, cfg.test_size,
+                               stream=True)
         return Protocol(fit_real, sets)
     from .faces import build_corpus
     from .generators import lite_generators
@@ -77,18 +80,27 @@ def featurize(model: Any, protocol: Protocol, cfg: Any, *, uncontrolled: bool = 
     """Features: ``fit`` (GMM faces), ``sets[name] = (real, generated)``; optionally ``baseline[name]`` (the
     baseline's generated training faces) and ``all_real`` (every lite real face). ``uncontrolled``: the GMM's
     faces and the test sets without the resolution control instead."""
+    from .image_files import ImageFiles
     from .models import extract_features
 
-    def run(images: np.ndarray) -> np.ndarray:
+    def run(images: Any) -> np.ndarray:  # arrays (lite) or ImageFiles (full: streamed in cfg.num_workers workers)
         return extract_features(model, images, input_size=cfg.input_size, device=cfg.resolved_device(),
-                                progress=False)
+                                progress=False, num_workers=cfg.num_workers if isinstance(images, ImageFiles) else 0)
+
+    def pair(ts: TestSet) -> tuple[np.ndarray, np.ndarray]:
+        real, fake = run(ts.real), run(ts.fake)
+        if isinstance(ts.real, ImageFiles):  # unreadable files were dropped: trim to keep the set balanced
+            ts.skipped = len(ts.real.unreadable) + len(ts.fake.unreadable)
+        k = min(len(real), len(fake))
+        if k == 0:
+            raise ValueError(f"{ts.name}: no readable image pair")
+        return real[:k], fake[:k]
 
     sets = protocol.uncontrolled_sets if uncontrolled else protocol.test_sets
     fit = protocol.uncontrolled_fit_real if uncontrolled else protocol.fit_real
     if fit is None or not sets:
         raise ValueError("no uncontrolled data: load_protocol(cfg, uncontrolled=True) makes it (lite only)")
-    out: dict[str, Any] = {"fit": run(fit),
-                           "sets": {name: (run(ts.real), run(ts.fake)) for name, ts in sets.items()}}
+    out: dict[str, Any] = {"fit": run(fit), "sets": {name: pair(ts) for name, ts in sets.items()}}
     if baseline:
         out["baseline"] = {name: run(images) for name, images in protocol.baseline_fake.items()}
     if all_real and protocol.all_real is not None:

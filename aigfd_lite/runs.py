@@ -86,6 +86,12 @@ class TrainConfig(RunConfigJSON):
     real_fraction: float = 0.5
     symmetric_resampling: bool = True
     simulate_camera: bool = True
+    # full profile: "on-the-fly" (the paper; aigfd_lite.fdf_pretext) or "precomputed" (the published
+    # face_dataaug_neg files, which bring back the resampling shortcut chapter 3 removes)
+    manipulations: str = "on-the-fly"
+    # finds the 68 points the on-the-fly manipulations are placed with (fdf_landmarks; full profile: "fan"). The
+    # default is the backend of every run written before this setting existed (lite's), so they stay valid.
+    landmark_backend: str = "dlib"
     ranking_variant: str = "paper"  # Thurstone model: "paper" or "code" (reference notes, difference 1)
     manipulation_form: str = "fidelity"
     batchnorm: str = "sync"  # several processes: "sync" (global-batch statistics, as in one process) or "local"

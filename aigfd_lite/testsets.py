@@ -200,16 +200,15 @@ class PaperLayout:
 
 def load_images(paths: Iterable[Path], size: int) -> tuple[np.ndarray, list[Path]]:
     """Read images whole (no face crop) with :func:`aigfd_lite.imageio.load_rgb`, resized to ``size`` x ``size``
-    (bilinear); returns (uint8 array, paths that could not be read, each logged with the reason)."""
-    from PIL import Image
-
-    from .imageio import UnreadableImage, load_rgb
+    (bilinear); returns (uint8 array, paths that could not be read, each logged with the reason). In RAM: the full
+    profile streams instead (:class:`aigfd_lite.image_files.ImageFiles`, the same reading)."""
+    from .image_files import read_resized
+    from .imageio import UnreadableImage
 
     images, failed = [], []
     for path in paths:
         try:
-            image = Image.fromarray(load_rgb(path)).resize((size, size), Image.Resampling.BILINEAR)
-            images.append(np.asarray(image))
+            images.append(read_resized(path, size))
         except (UnreadableImage, OSError) as err:
             log.warning("cannot read %s: %s", path, err)
             failed.append(Path(path))
@@ -228,8 +227,17 @@ def load_test_set(name: str, real_paths: list[Path], fake_paths: list[Path], siz
 
 
 def paper_test_sets(data_root: str | Path, n_per_generator: int = 5_000, seed: int = 2024, size: int = 224,
-                    generators: Optional[Sequence[str]] = None) -> dict[str, TestSet]:
-    """Full profile: every available generator's balanced test set, read from the paper's ``data/`` folder."""
+                    generators: Optional[Sequence[str]] = None, stream: bool = False) -> dict[str, TestSet]:
+    """Full profile: every available generator's balanced test set, read from the paper's ``data/`` folder.
+
+    ``stream=True``: the sets hold :class:`aigfd_lite.image_files.ImageFiles` (paths, read when featurised: memory
+    independent of their size; unreadable files are then dropped in pairs by :func:`aigfd_lite.protocol.featurize`);
+    else the images are read into RAM now."""
     layout = PaperLayout(Path(data_root))
-    return {name: load_test_set(name, real, fake, size)
-            for name, (real, fake) in layout.balanced_paths(n_per_generator, seed, generators).items()}
+    pairs = layout.balanced_paths(n_per_generator, seed, generators)
+    if stream:
+        from .image_files import ImageFiles
+
+        return {name: TestSet(name, ImageFiles(real, size), ImageFiles(fake, size))
+                for name, (real, fake) in pairs.items()}
+    return {name: load_test_set(name, real, fake, size) for name, (real, fake) in pairs.items()}

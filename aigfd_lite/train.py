@@ -42,10 +42,11 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .distributed import (Precision, ShardedBatchSampler, barrier, broadcast_object, choose_precision, gather,
-                          init_from_env, prepare, shutdown)
+from .data_loader import training_loader
+from .distributed import (Precision, barrier, broadcast_object, choose_precision, gather, init_from_env, prepare,
+                          shutdown)
 from .losses import manipulation_loss, pairwise_ranking_loss, total_loss
-from .models import TAGS, TASKS, ExifManipNet, build_model
+from .models import TAGS, TASKS, ExifManipNet, build_model, prepare_batch
 from .pretext import bootstrap_intervals, evaluate_pretext  # noqa: F401 (re-exported: part of the public API)
 from .runs import (RUNTIME_FIELDS, EpochSampler, TrainConfig, checkpoint_dir,  # noqa: F401 (re-exported)
                    config_difference, parse_set_options, read_resume_point, save_checkpoint, set_rng_states)
@@ -159,46 +160,43 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
 
     steps_here = 0
     net.train()
+    # one loader for the rest of the run: its workers start once (aigfd_lite.data_loader)
+    loader = training_loader(dataset, batch_size=tcfg.batch_size, seed=tcfg.seed, start=step, stop=stop_at,
+                             num_workers=tcfg.num_workers, cuda=cuda, rank=procs.rank, world_size=procs.world_size,
+                             local_processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     with tqdm(total=total_steps, initial=step, desc=f"pretraining {tcfg.profile}", unit="step",
               disable=not progress, mininterval=10) as bar:  # few refreshes: notebooks store each one
-        while step < stop_at:
-            epoch, in_epoch = divmod(step, steps_per_epoch)
-            if hasattr(dataset, "set_epoch"):
-                dataset.set_epoch(epoch)
-            sampler = ShardedBatchSampler(len(dataset), tcfg.batch_size, tcfg.seed, epoch, in_epoch,
-                                          procs.rank, procs.world_size)
-            loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=tcfg.num_workers,
-                                                 pin_memory=cuda, prefetch_factor=4 if tcfg.num_workers else None)
-            tick = time.perf_counter()
-            for images, tags, labels, _kinds in loader:
-                images = images.to(device, non_blocking=True)
-                if channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
-                tags, labels = tags.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-                loss, terms = global_batch_loss(net, images, tags, labels, tcfg, precision)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                step += 1
-                steps_here += 1
-                now = time.perf_counter()
-                elapsed += now - tick
-                rows.append({"step": step, "epoch": epoch + (step - epoch * steps_per_epoch) / steps_per_epoch,
-                             "lr": optimizer.param_groups[0]["lr"], "loss": float(loss.detach()), **terms,
-                             "images_per_s": tcfg.batch_size / (now - tick), "elapsed_seconds": elapsed})
-                tick = now
-                bar.update(1)
-                bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", refresh=False)
-                epochs_done, in_epoch_now = divmod(step, steps_per_epoch)
-                epoch_end = in_epoch_now == 0 and epochs_done % tcfg.checkpoint_every_epochs == 0
-                if epoch_end or step % tcfg.checkpoint_every_steps == 0 or step == stop_at:
-                    save()
-                if tcfg.stop_after_steps is not None and steps_here >= tcfg.stop_after_steps:
-                    os.kill(os.getpid(), signal.SIGKILL)  # simulate a crash: nothing after the last checkpoint
-                if step >= stop_at:
-                    break
+        tick = time.perf_counter()
+        for images, tags, labels, _kinds in loader:
+            epoch = step // steps_per_epoch
+            # uint8 to the device, normalised there (models.prepare_batch), lite and full alike
+            images = prepare_batch(images, device, tcfg.input_size, channels_last)
+            tags, labels = tags.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            loss, terms = global_batch_loss(net, images, tags, labels, tcfg, precision)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            steps_here += 1
+            now = time.perf_counter()
+            elapsed += now - tick
+            rows.append({"step": step, "epoch": epoch + (step - epoch * steps_per_epoch) / steps_per_epoch,
+                         "lr": optimizer.param_groups[0]["lr"], "loss": float(loss.detach()), **terms,
+                         "images_per_s": tcfg.batch_size / (now - tick), "elapsed_seconds": elapsed})
+            tick = now
+            bar.update(1)
+            bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", refresh=False)
+            epochs_done, in_epoch_now = divmod(step, steps_per_epoch)
+            epoch_end = in_epoch_now == 0 and epochs_done % tcfg.checkpoint_every_epochs == 0
+            if epoch_end or step % tcfg.checkpoint_every_steps == 0 or step == stop_at:
+                save()
+            if tcfg.stop_after_steps is not None and steps_here >= tcfg.stop_after_steps:
+                os.kill(os.getpid(), signal.SIGKILL)  # simulate a crash: nothing after the last checkpoint
+            if step >= stop_at:
+                break
+    del loader  # its worker processes end here
     if step == total_steps and not (run_dir / "final.pt").is_file():
         save()  # a run finished before final.pt was written
     barrier()  # the checkpoint of the last step exists before any rank returns

@@ -18,6 +18,7 @@ import torch
 from test_train import dataset, model, tiny_config  # the tiny synthetic set and network of the training tests
 
 from aigfd_lite import distributed
+from aigfd_lite.models import prepare_batch
 from aigfd_lite.train import fetch_or_train, global_batch_loss, train
 
 OUT, PHASE = Path(sys.argv[1]), sys.argv[2]
@@ -51,6 +52,7 @@ def first_batch_gradients(batchnorm: str) -> dict[str, torch.Tensor]:
     indices = next(iter(distributed.ShardedBatchSampler(len(data), tcfg.batch_size, tcfg.seed, 0, 0, procs.rank,
                                                         procs.world_size)))
     images, tags, labels, _ = torch.utils.data.default_collate([data[i] for i in indices])
+    images = prepare_batch(images, torch.device("cpu"), tcfg.input_size, False)  # as the training step does
     module, net = distributed.prepare(model(), batchnorm, procs, torch.device("cpu"))
     loss, _ = global_batch_loss(net, images, tags, labels, tcfg)
     loss.backward()

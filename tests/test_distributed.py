@@ -19,7 +19,7 @@ import torch
 
 from aigfd_lite import distributed, resolve
 from aigfd_lite.distributed import Processes, ShardedBatchSampler, choose_precision
-from aigfd_lite.models import extract_features
+from aigfd_lite.models import extract_features, prepare_batch
 from aigfd_lite.train import TrainConfig, global_batch_loss, train
 from test_train import dataset, model, tiny_config
 
@@ -121,6 +121,7 @@ def _single_process(tmp_path: Path, batchnorm: str):
     data = dataset()
     indices = next(iter(ShardedBatchSampler(len(data), 8, tcfg.seed, 0)))
     images, tags, labels, _ = torch.utils.data.default_collate([data[i] for i in indices])
+    images = prepare_batch(images, torch.device("cpu"), tcfg.input_size, False)  # as the training step does
     net = model()
     loss, _ = global_batch_loss(net, images, tags, labels, tcfg)
     loss.backward()

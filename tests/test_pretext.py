@@ -48,12 +48,30 @@ def make_dataset(n=12, **kw):
 def test_items_shapes_types_and_normalisation():
     ds = make_dataset()
     x, tags, label, kind = ds[0]
-    assert x.shape == (3, 8, 8) and x.dtype == torch.float32
+    assert x.shape == (8, 8, 3) and x.dtype == torch.uint8  # uint8 to the loader, normalised on the device
     assert tags.shape == (4,) and tags.dtype == torch.float32
     assert label.dtype == torch.int64 and kind.dtype == torch.int64
     assert int(label) == int(int(kind) != 0)
     white = to_tensor(np.full((4, 4, 3), 255, np.uint8), 4)
     assert white[1, 0, 0].item() == pytest.approx((1 - CLIP_MEAN[1]) / CLIP_STD[1], rel=1e-6)
+
+
+def test_device_normalisation_equals_the_in_process_tensor():
+    from aigfd_lite.models import prepare_batch
+    from aigfd_lite.pretext import to_uint8
+
+    ds = make_dataset(input_size=16)  # the faces' own size: no resize, so exactly equal
+    raw = [ds.raw_item(i)[0] for i in range(4)]
+    batch = torch.utils.data.default_collate([ds[i] for i in range(4)])[0]
+    on_device = prepare_batch(batch, torch.device("cpu"), 16, channels_last=False)
+    assert torch.equal(on_device, torch.stack([to_tensor(im, 16) for im in raw]))
+    from aigfd_lite.models import ExifManipNet
+
+    net = ExifManipNet(feature_dim=4, backbone=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(768, 4)))
+    with torch.no_grad():  # a dataset's uint8 batch can also go to the model directly (chapter 4 does)
+        assert torch.equal(net(batch)["manipulation"], net(on_device)["manipulation"])
+    small = prepare_batch(torch.stack([to_uint8(im, 8) for im in raw]), torch.device("cpu"), 8)
+    assert (small - torch.stack([to_tensor(im, 8) for im in raw])).abs().max() < 0.5 / 255 / min(CLIP_STD) + 1e-6
 
 
 def test_real_exif_kept_and_missing_tags_simulated_per_face():
@@ -158,7 +176,7 @@ def test_with_the_real_manipulations_and_camera():
     assert ds.labels == manipulate.LABELS
     for i in range(len(ds)):
         x, tags, label, kind = ds[i]
-        assert x.shape == (3, 32, 32) and torch.isfinite(x).all() and torch.isfinite(tags).all()
+        assert x.shape == (32, 32, 3) and x.dtype == torch.uint8 and torch.isfinite(tags).all()
 
 
 def test_fdf_adapter_resizes_and_labels():
@@ -176,14 +194,18 @@ def test_fdf_adapter_resizes_and_labels():
         def __getitem__(self, i):
             return np.full((100 + i, 90, 3), 128, np.uint8), np.array([2.8, 0.004, 50, np.nan]), i
 
-    ds = FDFPretextDataset(Layout(), input_size=32)
+    ds = FDFPretextDataset(Layout(), input_size=32, manipulations="precomputed")
     ds.set_epoch(4)
     assert ds.layout.epoch == 4
     x, tags, label, kind = ds[2]
-    assert x.shape == (3, 32, 32) and int(label) == 1 and int(kind) == 2 and torch.isnan(tags[3])
+    assert x.shape == (32, 32, 3) and int(label) == 1 and int(kind) == 2 and torch.isnan(tags[3])
     assert int(ds[0][2]) == 0
     batch = torch.utils.data.default_collate([ds[i] for i in range(3)])  # variable crop sizes collate after resizing
-    assert batch[0].shape == (3, 3, 32, 32)
+    assert batch[0].shape == (3, 32, 32, 3) and batch[0].dtype == torch.uint8
+    with pytest.raises(ValueError, match="68-point landmarks"):
+        FDFPretextDataset(Layout(), input_size=32)  # on the fly (the default) needs them
+    with pytest.raises(ValueError, match="manipulations must be"):
+        FDFPretextDataset(Layout(), manipulations="published")
 
 
 def test_variant_pool_is_seeded_and_bounded():

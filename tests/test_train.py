@@ -207,6 +207,7 @@ def test_cli_max_steps_reaches_the_config(monkeypatch, capsys):
 
 
 def test_a_mobilenet_run_is_trained_and_reloaded_with_its_backbone(tmp_path, monkeypatch):
+    from aigfd_lite.models import prepare_batch
     from aigfd_lite.train import checkpoint_dir, train
 
     monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
@@ -217,6 +218,6 @@ def test_a_mobilenet_run_is_trained_and_reloaded_with_its_backbone(tmp_path, mon
     assert trained.backbone_name == "mobilenet_v2"
     loaded = load_trained(cfg, "mnv2")
     assert loaded.backbone_name == "mobilenet_v2" and loaded.train_config["backbone"] == "mobilenet_v2"
-    batch = torch.stack([data[i][0] for i in range(4)])
+    batch = prepare_batch(torch.stack([data[i][0] for i in range(4)]), torch.device("cpu"), 32)
     with torch.no_grad():
         assert torch.allclose(loaded(batch)["manipulation"], trained(batch)["manipulation"])
