@@ -80,12 +80,17 @@ def featurize(model: Any, protocol: Protocol, cfg: Any, *, uncontrolled: bool = 
     """Features: ``fit`` (GMM faces), ``sets[name] = (real, generated)``; optionally ``baseline[name]`` (the
     baseline's generated training faces) and ``all_real`` (every lite real face). ``uncontrolled``: the GMM's
     faces and the test sets without the resolution control instead."""
+    from .feature_cache import cached_features
     from .image_files import ImageFiles
     from .models import extract_features
 
-    def run(images: Any) -> np.ndarray:  # arrays (lite) or ImageFiles (full: streamed in cfg.num_workers workers)
-        return extract_features(model, images, input_size=cfg.input_size, device=cfg.resolved_device(),
-                                progress=False, num_workers=cfg.num_workers if isinstance(images, ImageFiles) else 0)
+    def run(images: Any) -> np.ndarray:  # arrays (lite) or ImageFiles (full: streamed, cached per model and files)
+        def compute() -> np.ndarray:
+            return extract_features(model, images, input_size=cfg.input_size, device=cfg.resolved_device(),
+                                    progress=False, num_workers=cfg.num_workers if streamed else 0)
+
+        streamed = isinstance(images, ImageFiles)
+        return cached_features(model, images, compute, input_size=cfg.input_size) if streamed else compute()
 
     def pair(ts: TestSet) -> tuple[np.ndarray, np.ndarray]:
         real, fake = run(ts.real), run(ts.fake)
