@@ -42,6 +42,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from .accumulation import resolve_accumulation, two_pass_backward
 from .distributed import (Precision, ShardedBatchSampler, barrier, broadcast_object, choose_precision, gather,
                           init_from_env, prepare, shutdown)
 from .losses import manipulation_loss, pairwise_ranking_loss, total_loss
@@ -84,6 +85,24 @@ def global_batch_loss(net: torch.nn.Module, images: torch.Tensor, tags: torch.Te
     return compute_losses({name: heads[:, k] for k, name in enumerate(HEADS)}, tags, labels, tcfg)
 
 
+def train_step(net: torch.nn.Module, images: torch.Tensor, tags: torch.Tensor, labels: torch.Tensor,
+               tcfg: TrainConfig, precision: Precision, optimizer: torch.optim.Optimizer,
+               scaler: torch.amp.GradScaler) -> tuple[torch.Tensor, dict[str, float]]:
+    """One optimiser step on a global batch: Eq. 6 over all of it, backward, (unscaled) AdamW step. With
+    ``accumulation_steps > 1`` the batch goes through the network in micro-batches, its ranking pairs still formed
+    over the whole batch (:func:`aigfd_lite.accumulation.two_pass_backward`)."""
+    optimizer.zero_grad(set_to_none=True)
+    if tcfg.accumulation_steps == 1:
+        loss, terms = global_batch_loss(net, images, tags, labels, tcfg, precision)
+        scaler.scale(loss).backward()
+    else:
+        loss, terms = two_pass_backward(net, images, tags, labels, tcfg, precision, scaler,
+                                        tcfg.accumulation_steps)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss, terms
+
+
 def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Dataset | None = None,
           model: ExifManipNet | None = None, progress: bool = True) -> tuple[ExifManipNet, pd.DataFrame]:
     """Train (or resume training) into ``run_dir``; return the model (eval mode, CPU) and the log.
@@ -95,6 +114,8 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
     if tcfg.batch_size % procs.world_size:
         raise ValueError(f"batch_size {tcfg.batch_size} (the global batch) must divide evenly over "
                          f"{procs.world_size} processes")
+    tcfg = dataclasses.replace(tcfg, accumulation_steps=broadcast_object(
+        resolve_accumulation(tcfg, device, procs.world_size) if procs.main else None))
     run_dir = Path(run_dir)
     if procs.main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -175,11 +196,7 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
                 if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
                 tags, labels = tags.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-                loss, terms = global_batch_loss(net, images, tags, labels, tcfg, precision)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+                loss, terms = train_step(net, images, tags, labels, tcfg, precision, optimizer, scaler)
                 scheduler.step()
                 step += 1
                 steps_here += 1
@@ -238,7 +255,9 @@ def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASK
     decision (a finished run's weights are sent to them).
     """
     tcfg = TrainConfig.from_profile(cfg, tasks=tasks, **overrides)
-    procs, _ = init_from_env(tcfg.device)
+    procs, device = init_from_env(tcfg.device)
+    if procs.main:  # "auto" is resolved for this GPU before comparing with a stored run
+        tcfg = dataclasses.replace(tcfg, accumulation_steps=resolve_accumulation(tcfg, device, procs.world_size))
     run_dir = checkpoint_dir(tcfg.profile, run_name)
     finished = None
     if procs.main:
