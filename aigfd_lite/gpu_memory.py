@@ -9,12 +9,13 @@ Taught in chapter 4 (``book/04_pretraining.md``); used by :mod:`aigfd_lite.accum
   ``TorchDispatchMode``): the peak of live bytes (activations, autocast's half-precision weight copies, backward's
   temporaries; the parameters' gradients are left out and counted whole, as if all were alive at the peak) and,
   with ``torch.autograd.graph.saved_tensors_hooks``, the bytes autograd keeps for backward (a cross-check: at the
-  end of the forward they are all alive, so their slope bounds the peak's from below). On a CPU the autocast dtype is bfloat16, a stand-in for a T4's float16
-  (CPU float16 convolutions are ~50x slower here): both take 2 bytes per element, so the byte counts agree.
+  end of the forward they are all alive, so their slope bounds the peak's from below). On a CPU the autocast
+  dtype is bfloat16, a stand-in for a T4's float16 (CPU float16 convolutions are ~50x slower here): both take 2
+  bytes per element, so the byte counts agree; cuDNN's kernels may keep slightly different tensors than the CPU's.
 * :func:`estimate_training_memory`: that measurement at two or three batch sizes, fitted by a line (bytes per
   image and a fixed part), plus what the step holds outside it: fp32 parameters and gradients, AdamW's two fp32
-  moments, the fp32 input batch, DDP's gradient buckets (one more fp32 copy of the gradients) when ``world_size > 1``; the
-  GradScaler's state is a few scalars.
+  moments, the fp32 input batch, DDP's gradient buckets (one more fp32 copy of the gradients) when
+  ``world_size > 1``; the GradScaler's state is a few scalars.
 * :func:`memory_table`, :func:`fits`: the total for a micro-batch against a GPU's memory less the CUDA context
   (``context_gb``) and a margin for the caching allocator's fragmentation (``fragmentation``); both are
   assumptions, stated where they are used. Not counted: cuDNN's workspaces (bounded by the margin) and the
@@ -167,16 +168,17 @@ def fits(estimate: dict[str, Any], micro_batch: int, gpu_bytes: float, context_g
 
 def memory_table(estimate: dict[str, Any], batch_sizes: tuple[int, ...] = (32, 64, 128, 256),
                  gpu_gb: float = 16.0, context_gb: float = CONTEXT_GB, fragmentation: float = FRAGMENTATION):
-    """One row per per-process micro-batch: MB per image, estimated GB, and whether it fits a ``gpu_gb`` GPU."""
+    """One row per per-process micro-batch: MiB per image, estimated GiB, and whether it fits a ``gpu_gb`` GiB
+    GPU (a T4 shows 15 GiB, 15,360 MiB, to nvidia-smi)."""
     import pandas as pd
 
     rows = []
     for n in batch_sizes:
         total = step_bytes(estimate, n)
-        rows.append({"images per forward": n, "MB per image": estimate["per_image_bytes"] / 2 ** 20,
-                     "estimated GB": total / GIB,
-                     "GB with context + margin": total * (1 + fragmentation) / GIB + context_gb,
-                     f"fits {gpu_gb:g} GB": fits(estimate, n, gpu_gb * GIB, context_gb, fragmentation)})
+        rows.append({"images per forward": n, "MiB per image": estimate["per_image_bytes"] / 2 ** 20,
+                     "estimated GiB": total / GIB,
+                     "GiB with context + margin": total * (1 + fragmentation) / GIB + context_gb,
+                     f"fits {gpu_gb:g} GiB": fits(estimate, n, gpu_gb * GIB, context_gb, fragmentation)})
     return pd.DataFrame(rows)
 
 
