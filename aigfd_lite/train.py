@@ -16,7 +16,10 @@ Taught in chapter 4 (``book/04_pretraining.md``). Public API, used by chapters 5
 One flat, typed configuration (:class:`TrainConfig`, in :mod:`aigfd_lite.runs` with the checkpoint code); AdamW with
 the paper's learning rate and the published code's betas, eps and weight decay, and a per-step cosine schedule; loss = four all-pairs ranking losses + manipulation loss
 (Eq. 6), each term logged. On CUDA: bf16 autocast from compute capability 8.0, fp16 with a GradScaler below
-(:func:`aigfd_lite.distributed.choose_precision`); channels_last; pinned memory; worker processes. A checkpoint
+(:func:`aigfd_lite.distributed.choose_precision`); channels_last; pinned memory; worker processes. A step is
+:func:`train_step`; with ``accumulation_steps > 1`` (the full profile's ``"auto"``: the fewest that fit the GPU's
+memory, :mod:`aigfd_lite.gpu_memory`) it runs in micro-batches whose ranking pairs still span the whole batch
+(:mod:`aigfd_lite.accumulation`). A checkpoint
 (model, optimiser, scheduler, scaler, RNG states, step, data position) is written atomically every epoch
 (``checkpoint_every_epochs``) and every ``checkpoint_every_steps`` steps; rerunning resumes exactly, so killing the
 process loses at most the steps since the last checkpoint. Under torchrun the same loop runs DistributedDataParallel
@@ -91,6 +94,9 @@ def train_step(net: torch.nn.Module, images: torch.Tensor, tags: torch.Tensor, l
     """One optimiser step on a global batch: Eq. 6 over all of it, backward, (unscaled) AdamW step. With
     ``accumulation_steps > 1`` the batch goes through the network in micro-batches, its ranking pairs still formed
     over the whole batch (:func:`aigfd_lite.accumulation.two_pass_backward`)."""
+    if not isinstance(tcfg.accumulation_steps, int):
+        raise ValueError(f"accumulation_steps {tcfg.accumulation_steps!r} must be resolved to an integer first "
+                         "(aigfd_lite.accumulation.resolve_accumulation; train() does it)")
     optimizer.zero_grad(set_to_none=True)
     if tcfg.accumulation_steps == 1:
         loss, terms = global_batch_loss(net, images, tags, labels, tcfg, precision)
