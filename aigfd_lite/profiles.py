@@ -48,6 +48,7 @@ class Profile:
     backbone: str = "resnet50"  # the paper's; lite: "mobilenet_v2" (ImageNet weights exist offline, chapter 4)
     input_size: int = 224
     batch_size: int = 256
+    accumulation_steps: Any = 1  # micro-batches per step (chapter 4); full: "auto", the fewest that fit the GPU
     epochs: int = 20
     lr: float = 1e-5
     weight_decay: float = 1e-4
@@ -95,7 +96,7 @@ class Profile:
 #: (AdamW's betas and eps, seeds, the GMM's k-means++ initialisation and random state: chapter 10 lists them);
 #: ``lite`` shrinks sizes so a chapter runs on 2 CPU cores.
 PROFILES: dict[str, dict[str, Any]] = {
-    "full": dict(device="auto", init="exif-lan"),
+    "full": dict(device="auto", init="exif-lan", accumulation_steps="auto"),
     "lite": dict(
         device="cpu",
         landmark_backend="dlib",

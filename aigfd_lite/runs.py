@@ -72,6 +72,9 @@ class TrainConfig(RunConfigJSON):
     tasks: tuple[str, ...] = TASKS  # ("exif",), ("manipulation",) or both
     input_size: int = 224
     batch_size: int = 256  # the global batch: split evenly over the processes of a torchrun
+    # micro-batches per step, Eq. 6's pairs still over the whole batch (aigfd_lite.accumulation); "auto": the
+    # fewest that fit the GPU (full profile), resolved when training starts. Changes BatchNorm's batches: compared.
+    accumulation_steps: int | str = 1
     epochs: int = 20
     lr: float = 1e-5
     weight_decay: float = 1e-4

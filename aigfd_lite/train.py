@@ -16,7 +16,10 @@ Taught in chapter 4 (``book/04_pretraining.md``). Public API, used by chapters 5
 One flat, typed configuration (:class:`TrainConfig`, in :mod:`aigfd_lite.runs` with the checkpoint code); AdamW with
 the paper's learning rate and the published code's betas, eps and weight decay, and a per-step cosine schedule; loss = four all-pairs ranking losses + manipulation loss
 (Eq. 6), each term logged. On CUDA: bf16 autocast from compute capability 8.0, fp16 with a GradScaler below
-(:func:`aigfd_lite.distributed.choose_precision`); channels_last; pinned memory; worker processes. A checkpoint
+(:func:`aigfd_lite.distributed.choose_precision`); channels_last; pinned memory; worker processes. A step is
+:func:`train_step`; with ``accumulation_steps > 1`` (the full profile's ``"auto"``: the fewest that fit the GPU's
+memory, :mod:`aigfd_lite.gpu_memory`) it runs in micro-batches whose ranking pairs still span the whole batch
+(:mod:`aigfd_lite.accumulation`). A checkpoint
 (model, optimiser, scheduler, scaler, RNG states, step, data position) is written atomically every epoch
 (``checkpoint_every_epochs``) and every ``checkpoint_every_steps`` steps; rerunning resumes exactly, so killing the
 process loses at most the steps since the last checkpoint. Under torchrun the same loop runs DistributedDataParallel
@@ -42,6 +45,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from .accumulation import resolve_accumulation, two_pass_backward
 from .data_loader import training_loader
 from .distributed import (Precision, barrier, broadcast_object, choose_precision, gather, init_from_env, prepare,
                           shutdown)
@@ -85,6 +89,27 @@ def global_batch_loss(net: torch.nn.Module, images: torch.Tensor, tags: torch.Te
     return compute_losses({name: heads[:, k] for k, name in enumerate(HEADS)}, tags, labels, tcfg)
 
 
+def train_step(net: torch.nn.Module, images: torch.Tensor, tags: torch.Tensor, labels: torch.Tensor,
+               tcfg: TrainConfig, precision: Precision, optimizer: torch.optim.Optimizer,
+               scaler: torch.amp.GradScaler) -> tuple[torch.Tensor, dict[str, float]]:
+    """One optimiser step on a global batch: Eq. 6 over all of it, backward, (unscaled) AdamW step. With
+    ``accumulation_steps > 1`` the batch goes through the network in micro-batches, its ranking pairs still formed
+    over the whole batch (:func:`aigfd_lite.accumulation.two_pass_backward`)."""
+    if not isinstance(tcfg.accumulation_steps, int):
+        raise ValueError(f"accumulation_steps {tcfg.accumulation_steps!r} must be resolved to an integer first "
+                         "(aigfd_lite.accumulation.resolve_accumulation; train() does it)")
+    optimizer.zero_grad(set_to_none=True)
+    if tcfg.accumulation_steps == 1:
+        loss, terms = global_batch_loss(net, images, tags, labels, tcfg, precision)
+        scaler.scale(loss).backward()
+    else:
+        loss, terms = two_pass_backward(net, images, tags, labels, tcfg, precision, scaler,
+                                        tcfg.accumulation_steps)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss, terms
+
+
 def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Dataset | None = None,
           model: ExifManipNet | None = None, progress: bool = True) -> tuple[ExifManipNet, pd.DataFrame]:
     """Train (or resume training) into ``run_dir``; return the model (eval mode, CPU) and the log.
@@ -96,6 +121,8 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
     if tcfg.batch_size % procs.world_size:
         raise ValueError(f"batch_size {tcfg.batch_size} (the global batch) must divide evenly over "
                          f"{procs.world_size} processes")
+    tcfg = dataclasses.replace(tcfg, accumulation_steps=broadcast_object(
+        resolve_accumulation(tcfg, device, procs.world_size) if procs.main else None))
     run_dir = Path(run_dir)
     if procs.main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -172,11 +199,7 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
             # uint8 to the device, normalised there (models.prepare_batch), lite and full alike
             images = prepare_batch(images, device, tcfg.input_size, channels_last)
             tags, labels = tags.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            loss, terms = global_batch_loss(net, images, tags, labels, tcfg, precision)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            loss, terms = train_step(net, images, tags, labels, tcfg, precision, optimizer, scaler)
             scheduler.step()
             step += 1
             steps_here += 1
@@ -236,7 +259,9 @@ def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASK
     decision (a finished run's weights are sent to them).
     """
     tcfg = TrainConfig.from_profile(cfg, tasks=tasks, **overrides)
-    procs, _ = init_from_env(tcfg.device)
+    procs, device = init_from_env(tcfg.device)
+    if procs.main:  # "auto" is resolved for this GPU before comparing with a stored run
+        tcfg = dataclasses.replace(tcfg, accumulation_steps=resolve_accumulation(tcfg, device, procs.world_size))
     run_dir = checkpoint_dir(tcfg.profile, run_name)
     finished = None
     if procs.main:
