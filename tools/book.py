@@ -78,7 +78,9 @@ def parse_value(text: str):
         return text
 
 
-def execute(only: list[str], params: dict, kernel: str) -> None:
+def execute(only: list[str], params: dict, kernel: str, build: Path = BUILD) -> None:
+    """Execute the chosen notebooks (all: ``only`` empty) with ``params`` into ``build/executed``; results and
+    checkpoints go under ``build`` too (``$AIGFD_BUILD_DIR``), so a rehearsal never mixes with the book's build."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -94,15 +96,16 @@ def execute(only: list[str], params: dict, kernel: str) -> None:
     if unknown:
         raise SystemExit(f"unknown parameter(s) {unknown}: no notebook declares them (declared: {sorted(everywhere)})")
 
-    EXECUTED.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    timings_path = RESULTS / "_timings.json"
+    executed, results = build / "executed", build / "results"
+    executed.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
+    timings_path = results / "_timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
-    os.environ["AIGFD_BUILD_DIR"] = str(BUILD)
+    os.environ["AIGFD_BUILD_DIR"] = str(build)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     for stem in chosen:
         source = ROOT / "notebooks" / f"{stem}.ipynb"
-        output = EXECUTED / f"{stem}.ipynb"
+        output = executed / f"{stem}.ipynb"
         mine = {k: v for k, v in params.items() if k in declared[stem]}
         print(f"[book] executing notebooks/{stem}.ipynb {mine or ''}", flush=True)
         start = time.perf_counter()

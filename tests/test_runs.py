@@ -1,0 +1,117 @@
+"""Tests of a run's identity (aigfd_lite.runs): the settings that change its result plus the data's identity, never
+the spelling of a path; and of the guard before long runs (aigfd_lite.long_runs)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+from test_fdf import build_layout
+
+from aigfd_lite import resolve
+from aigfd_lite.blades import BladesConfig
+from aigfd_lite.long_runs import (LONG_RUN_MINUTES, LongRunNotStarted, confirm_training, estimate_gpu_minutes)
+from aigfd_lite.models import ExifManipNet
+from aigfd_lite.runs import TrainConfig, config_difference, data_identity
+from aigfd_lite.train import fetch_or_train, with_data_identity
+
+
+@pytest.fixture
+def spellings(tmp_path, monkeypatch):
+    """One FDF layout reached three ways, and a copy with other data (one face's box moved)."""
+    monkeypatch.delenv("AIGFD_STORE", raising=False)
+    monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path / "build"))
+    build_layout(tmp_path / "a")
+    os.symlink(tmp_path / "a", tmp_path / "link")
+    shutil.copytree(tmp_path / "a", tmp_path / "other", ignore=shutil.ignore_patterns(".aigfd_index"))
+    meta = next((tmp_path / "other").rglob("fdf_metainfo.json"))
+    boxes = json.loads(meta.read_text())
+    first = next(iter(boxes))
+    boxes[first]["bounding_box"] = [0.1, 0.1, 0.9, 0.9]  # another crop of one face: other data
+    meta.write_text(json.dumps(boxes))
+    return {"plain": str(tmp_path / "a"), "slash": f"{tmp_path / 'a'}/", "link": str(tmp_path / "link"),
+            "other": str(tmp_path / "other")}
+
+
+def test_data_identity_is_the_datas_not_the_paths(spellings):
+    ids = {k: data_identity(resolve("full", data_root=v)) for k, v in spellings.items()}
+    assert ids["plain"] == ids["slash"] == ids["link"] and ids["plain"].startswith("fdf:")
+    assert ids["other"] != ids["plain"]
+
+
+def test_lite_identity_is_the_corpus_key():
+    from aigfd_lite.faces import build_corpus
+
+    cfg = resolve("lite")
+    assert data_identity(cfg) == f"lite-corpus:{build_corpus(cfg, progress=False).key}"
+
+
+def test_config_difference_compares_identities_and_keeps_older_runs_by_path():
+    a = TrainConfig(data_root="/x", data_id="fdf:1").to_json()
+    assert config_difference(a, TrainConfig(data_root="/x/", data_id="fdf:1").to_json()) == {}
+    assert "data_id" in config_difference(a, TrainConfig(data_root="/x", data_id="fdf:2").to_json())
+    legacy = {k: v for k, v in a.items() if k != "data_id"}  # written before data identities existed
+    assert config_difference(legacy, TrainConfig(data_root="/x", data_id="fdf:1").to_json()) == {}
+    assert "data_root" in config_difference(legacy, TrainConfig(data_root="/y", data_id="fdf:1").to_json())
+
+
+def store_finished_run(cfg, name="ours", **overrides):
+    from aigfd_lite.runs import checkpoint_dir
+
+    tcfg = with_data_identity(cfg, TrainConfig.from_profile(cfg, **overrides))
+    run = checkpoint_dir(tcfg.profile, name)
+    run.mkdir(parents=True)
+    model = ExifManipNet(feature_dim=16, backbone=tcfg.backbone)
+    torch.save({"config": tcfg.to_json(), "model": model.state_dict()}, run / "final.pt")
+    return run
+
+
+def test_a_run_is_reused_under_another_spelling_and_retrained_on_other_data(spellings, monkeypatch):
+    small = dict(feature_dim=16, backbone="mobilenet_v2")
+    run = store_finished_run(resolve("full", data_root=spellings["plain"]), **small)
+    calls = []
+    monkeypatch.setattr("aigfd_lite.train.train", lambda *a, **k: calls.append(a) or (None, None))
+    for spelling in ("slash", "link"):
+        model, _ = fetch_or_train(resolve("full", data_root=spellings[spelling]), "ours", **small)
+        assert calls == [] and isinstance(model, ExifManipNet), spelling
+    fetch_or_train(resolve("full", data_root=spellings["other"]), "ours", **small)
+    assert len(calls) == 1 and calls[0][0].data_id != torch.load(
+        next(run.parent.glob("ours.stale-*")) / "final.pt", weights_only=True)["config"]["data_id"]
+
+
+def test_blades_runs_share_the_identity(spellings):
+    ids = {k: with_data_identity(resolve("full", data_root=v), BladesConfig.from_profile(
+        resolve("full", data_root=v))) for k, v in spellings.items()}
+    assert config_difference(ids["plain"].to_json(), ids["link"].to_json()) == {}
+    assert "data_id" in config_difference(ids["plain"].to_json(), ids["other"].to_json())
+
+
+# ------------------------------------------------------------------------------------------------ long runs
+def test_estimate_scales_with_faces_epochs_and_pixels():
+    full = TrainConfig()  # the paper's: ResNet-50, 224 px, batch 256, 20 epochs
+    assert estimate_gpu_minutes(200_000, full) == pytest.approx(781 * 256 * 20 / 250 / 60)
+    assert estimate_gpu_minutes(200_000, TrainConfig(input_size=112)) == pytest.approx(
+        estimate_gpu_minutes(200_000, full) / 4)
+    bilevel = BladesConfig()
+    assert estimate_gpu_minutes(48_000, bilevel) == pytest.approx(1000 * 48 * 20 * 2 / 250 / 60)
+
+
+def test_a_long_run_needs_the_parameter_and_a_finished_one_does_not(spellings, monkeypatch, capsys):
+    cfg = resolve("full", data_root=spellings["plain"], epochs=100_000, batch_size=1)  # 3 faces x 1e5 epochs
+    with pytest.raises(LongRunNotStarted, match=r"start_training = True"):
+        confirm_training(cfg, start=False)
+    assert "estimated GPU time" in capsys.readouterr().out
+    table = confirm_training(cfg, start=True)
+    assert table.iloc[0, -1] > LONG_RUN_MINUTES
+    store_finished_run(cfg)  # the same settings, finished: nothing to train, nothing to confirm
+    table = confirm_training(cfg, start=False)
+    assert table.iloc[0]["stored"] == "finished" and table.iloc[0, -1] == 0
+    with pytest.raises(LongRunNotStarted, match="blades"):  # a BLADES run of its own settings is not finished
+        confirm_training(cfg, {"blades": dict(epochs=100_000, batch_size=1)}, kind="blades", start=False)
+
+
+def test_lite_runs_never_trip_the_guard():
+    table = confirm_training(resolve("lite"), {"ours": {}, "ablation_exif": dict(tasks=("exif",))}, start=False)
+    assert (table.iloc[:, -1] < 1).all()
