@@ -30,7 +30,7 @@ REHEARSAL = ROOT / "_build" / "rehearsal"
 DATA = REHEARSAL / "data"
 #: Every Profile setting the rehearsal shrinks (and the offline stand-ins); passed as each notebook's ``settings``.
 TINY = dict(device="cpu", landmark_backend="dlib", input_size=32, batch_size=4, epochs=1, num_workers=0,
-            checkpoint_every_steps=1000, ablation_epochs=1, ranker_batch=8,
+            checkpoint_every_steps=1000, ranker_batch=8,
             n_gmm_fit=24, n_test_per_generator=4, test_size=32, tsne_points=24, gmm_components=2,
             gmm_reg_covar=1e-3)
 #: BLADES' settings that its profile table fixes (chapter 7's ``blades`` parameter).
