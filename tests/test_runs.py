@@ -115,3 +115,30 @@ def test_a_long_run_needs_the_parameter_and_a_finished_one_does_not(spellings, m
 def test_lite_runs_never_trip_the_guard():
     table = confirm_training(resolve("lite"), {"ours": {}, "ablation_exif": dict(tasks=("exif",))}, start=False)
     assert (table.iloc[:, -1] < 1).all()
+
+
+def chapter_code(stem: str, start: str, end: str) -> str:
+    """The lines of a chapter's code from the line starting with ``start`` up to the one starting with ``end``."""
+    from pathlib import Path
+
+    lines = (Path(__file__).resolve().parents[1] / "book" / f"{stem}.md").read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(start))
+    last = next(i for i, line in enumerate(lines) if i > first and line.startswith(end))
+    return "\n".join(lines[first:last])
+
+
+def test_chapter_6_both_tasks_is_chapter_4s_run_in_full(spellings):
+    """Chapter 6's "both tasks" row asks for exactly chapter 4's run (same name, settings and data) in full, even
+    with data_root spelled otherwise; lite trains a shorter run of its own."""
+    cfg4 = resolve("full", data_root=spellings["plain"] or None)  # chapter 4's resolve cell
+    ours = with_data_identity(cfg4, TrainConfig.from_profile(cfg4))
+    for profile, data_root in (("full", spellings["slash"]), ("lite", "")):
+        cfg = resolve(profile, data_root=data_root, ablation_epochs=None)  # chapter 6's
+        scope = {"cfg": cfg}
+        exec(chapter_code("06_results", "OURS, EXIF, MANIP", "models = {"), scope)
+        run_name, tasks, overrides = scope["runs"][scope["PHI_PAPER"]]
+        asked = with_data_identity(cfg, TrainConfig.from_profile(cfg, tasks=tasks, **overrides))
+        if profile == "full":
+            assert run_name == "ours" and config_difference(ours.to_json(), asked.to_json()) == {}
+        else:
+            assert run_name == "ablation_both" and asked.epochs < TrainConfig.from_profile(cfg).epochs
