@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
 
     start = time.perf_counter()
     os.environ["AIGFD_BUILD_DIR"] = str(REHEARSAL)
+    # Tiny tensors gain nothing from threads, and spinning OpenMP threads on a busy 2-core machine cost 10x.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     data = build_data()
     print(f"[rehearsal] miniature and synthetic checkpoint ready in {time.perf_counter() - start:.1f} s", flush=True)
     stems = args.only or [s for s in book.toc_stems() if book.paired(s)]
