@@ -38,3 +38,15 @@ def test_synthetic_checkpoint_maps_onto_the_network(tmp_path):
     assert report.missing == [] and sorted(report.unexpected) == ["model.logit_scale", "model.positional_embedding"]
     torch.testing.assert_close(model.heads["manipulation"].weight, state["fc_face.weight"])
     assert rehearse.synthetic_released_checkpoint(path) == path  # built once
+
+
+def test_phases_run_every_notebook_once_after_what_it_reads():
+    order = [s for phase in rehearse.PHASES for lane in phase for s in lane]
+    assert sorted(order) == sorted(STEMS)
+    phase_of = {s: k for k, phase in enumerate(rehearse.PHASES) for lane in phase for s in lane}
+    for later in ("05_detector", "06_results", "07_blades", "08_robustness", "09_score_your_images"):
+        assert phase_of[later] > phase_of["04_pretraining"]  # chapter 4's run exists before they load it
+    assert all(phase_of["10_reproducibility"] > phase_of[s] for s in STEMS if s != "10_reproducibility")
+    lane_of = {s: lane for phase in rehearse.PHASES for lane in phase for s in lane}
+    intro = lane_of["00_introduction"]
+    assert "06_results" in intro and intro.index("06_results") < intro.index("00_introduction")

@@ -78,6 +78,19 @@ def parse_value(text: str):
         return text
 
 
+def record_timing(path: Path, stem: str, entry: dict) -> None:
+    """Add one notebook's timing to ``path`` under a lock (the rehearsal runs two notebooks at a time)."""
+    import fcntl
+
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        timings = json.loads(path.read_text()) if path.is_file() else {}
+        timings[stem] = entry
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(timings, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+
+
 def execute(only: list[str], params: dict, kernel: str, build: Path = BUILD) -> None:
     """Execute the chosen notebooks (all: ``only`` empty) with ``params`` into ``build/executed``; results and
     checkpoints go under ``build`` too (``$AIGFD_BUILD_DIR``), so a rehearsal never mixes with the book's build."""
@@ -100,7 +113,6 @@ def execute(only: list[str], params: dict, kernel: str, build: Path = BUILD) -> 
     executed.mkdir(parents=True, exist_ok=True)
     results.mkdir(parents=True, exist_ok=True)
     timings_path = results / "_timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     os.environ["AIGFD_BUILD_DIR"] = str(build)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     for stem in chosen:
@@ -118,9 +130,8 @@ def execute(only: list[str], params: dict, kernel: str, build: Path = BUILD) -> 
                 f"{err.ename}: {err.evalue}\n[book] the executed copy with the traceback is {output.relative_to(ROOT)}"
             ) from None
         seconds = time.perf_counter() - start
-        timings[stem] = {"seconds": round(seconds, 1), "parameters": mine,
-                         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        timings_path.write_text(json.dumps(timings, indent=2, sort_keys=True))
+        record_timing(timings_path, stem, {"seconds": round(seconds, 1), "parameters": mine,
+                                           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         print(f"[book] {stem}: {seconds:.1f} s", flush=True)
 
 

@@ -30,7 +30,7 @@ REHEARSAL = ROOT / "_build" / "rehearsal"
 DATA = REHEARSAL / "data"
 #: Every Profile setting the rehearsal shrinks (and the offline stand-ins); passed as each notebook's ``settings``.
 TINY = dict(device="cpu", landmark_backend="dlib", input_size=32, batch_size=4, epochs=1, num_workers=0,
-            checkpoint_every_steps=1000, ranker_batch=8, n_gmm_fit=40, gmm_calibration_fraction=0.5,
+            checkpoint_every_steps=1000, ranker_batch=8, n_gmm_fit=100,
             n_test_per_generator=4, test_size=32, tsne_points=24, gmm_components=2, gmm_reg_covar=1e-3)
 #: BLADES' settings that its profile table fixes (chapter 7's ``blades`` parameter).
 TINY_BLADES = dict(text_tower="learned", batch_size=4, input_size=32, epochs=1, num_workers=0)
@@ -78,10 +78,31 @@ def parameters(data: dict[str, Path]) -> dict:
             "batch_size": 8, "steps": 4}  # chapter 1: photos per pair-label minibatch; 2: ranker steps
 
 
+#: The whole rehearsal in phases of two lanes run side by side (one core each): a lane's notebooks run in order, a
+#: phase starts when the previous one has finished. Chapters 5-9 load chapter 4's run; chapter 0 quotes chapter 6;
+#: chapter 10 reads chapters 1, 2, 3 and 6.
+PHASES = ((("04_pretraining",), ("01_exif_labels", "02_fidelity_loss", "03_manipulations", "11_paper_data")),
+          (("05_detector", "06_results", "00_introduction"), ("07_blades", "08_robustness", "09_score_your_images")),
+          (("10_reproducibility",),))
+
+
+def run_lanes(lanes, kernel: str) -> None:
+    """Each lane in its own process (this script with ``--only``), side by side; any failure stops the rehearsal."""
+    import subprocess
+
+    procs = [subprocess.Popen([sys.executable, __file__, "--only", *lane, "--kernel", kernel, "--data-ready"])
+             for lane in lanes]
+    codes = [proc.wait() for proc in procs]
+    failed = [lane for lane, code in zip(lanes, codes) if code]
+    if failed:
+        raise SystemExit(f"[rehearsal] FAILED in {failed}: see the messages above")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="*", default=[], help="notebook stems (default: every notebook)")
+    parser.add_argument("--only", nargs="*", default=[], help="notebook stems, run in this order (default: all)")
     parser.add_argument("--kernel", default="python3")
+    parser.add_argument("--data-ready", action="store_true", help=argparse.SUPPRESS)  # a lane of run_lanes
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "tools"))
     import book
@@ -91,12 +112,22 @@ def main(argv: list[str] | None = None) -> None:
     # Tiny tensors gain nothing from threads, and spinning OpenMP threads on a busy 2-core machine cost 10x.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     data = build_data()
-    print(f"[rehearsal] miniature and synthetic checkpoint ready in {time.perf_counter() - start:.1f} s", flush=True)
-    stems = args.only or [s for s in book.toc_stems() if book.paired(s)]
-    declared = set().union(*(book.declared_parameters(ROOT / "notebooks" / f"{s}.ipynb") for s in stems))
-    params = {k: v for k, v in parameters(data).items() if k in declared}
-    book.execute(args.only, params, args.kernel, build=REHEARSAL)
-    print(f"[rehearsal] every notebook ran with profile = 'full' in {time.perf_counter() - start:.1f} s")
+    if not args.data_ready:
+        print(f"[rehearsal] miniature and synthetic checkpoint ready in {time.perf_counter() - start:.1f} s",
+              flush=True)
+    if not args.only:
+        every = {s for s in book.toc_stems() if book.paired(s)}
+        planned = {s for phase in PHASES for lane in phase for s in lane}
+        if planned != every:
+            raise SystemExit(f"[rehearsal] PHASES must list every notebook once: {sorted(every ^ planned)}")
+        for phase in PHASES:
+            run_lanes(phase, args.kernel)
+        print(f"[rehearsal] every notebook ran with profile = 'full' in {time.perf_counter() - start:.1f} s")
+        return
+    for stem in args.only:  # in the order given (book.execute would follow the table of contents)
+        declared = book.declared_parameters(ROOT / "notebooks" / f"{stem}.ipynb")
+        params = {k: v for k, v in parameters(data).items() if k in declared}
+        book.execute([stem], params, args.kernel, build=REHEARSAL)
 
 
 if __name__ == "__main__":
