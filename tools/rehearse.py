@@ -31,7 +31,8 @@ DATA = REHEARSAL / "data"
 #: Every Profile setting the rehearsal shrinks (and the offline stand-ins); passed as each notebook's ``settings``.
 TINY = dict(device="cpu", landmark_backend="dlib", input_size=32, batch_size=4, epochs=1, num_workers=0,
             checkpoint_every_steps=1000, ranker_batch=8, n_gmm_fit=100,
-            n_test_per_generator=4, test_size=32, tsne_points=24, gmm_components=2, gmm_reg_covar=1e-3)
+            n_test_per_generator=4, test_size=32, tsne_points=24, gmm_components=2, gmm_reg_covar=1e-3,
+            gmm_pca_components=32)  # 768-d full covariances on 100 faces: minutes of CPU for nothing
 #: BLADES' settings that its profile table fixes (chapter 7's ``blades`` parameter).
 TINY_BLADES = dict(text_tower="learned", batch_size=4, input_size=32, epochs=1, num_workers=0)
 #: The miniature's size: training faces, and generated faces per generator folder.
