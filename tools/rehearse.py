@@ -10,7 +10,9 @@ checkpoint in the authors' released key layout (``model.visual.*``, ``fc_iso`` .
 executes every notebook with papermill as a Colab user would, ``profile = "full"`` and ``data_root`` = the miniature,
 plus tiny sizes through each notebook's ``settings`` parameter. Executed copies go to ``_build/rehearsal/executed/``,
 results to ``_build/rehearsal/results/<stem>.json`` (``AIGFD_BUILD_DIR``), checkpoints to
-``_build/rehearsal/checkpoints/full/``: the book's own build is untouched.
+``_build/rehearsal/checkpoints/full/``: the book's own build is untouched. Each whole rehearsal starts from scratch
+(only the miniature is kept, rebuilt when its settings change), runs the notebooks in :data:`PHASES` of two lanes side
+by side, one thread per kernel, and stops after the phase in which a notebook fails, naming it and the cell.
 
 Offline stand-ins for what the full profile downloads: ``init`` = the synthetic checkpoint's path (so the key mapping
 of :func:`aigfd_lite.weights.map_official_state_dict` runs), dlib landmarks instead of FAN, BLADES' learned text
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -121,6 +124,9 @@ def main(argv: list[str] | None = None) -> None:
         planned = {s for phase in PHASES for lane in phase for s in lane}
         if planned != every:
             raise SystemExit(f"[rehearsal] PHASES must list every notebook once: {sorted(every ^ planned)}")
+        for old in REHEARSAL.iterdir():  # a rehearsal starts from scratch (its data aside): chapter 4 trains again
+            if old != DATA:
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
         for phase in PHASES:
             run_lanes(phase, args.kernel)
         print(f"[rehearsal] every notebook ran with profile = 'full' in {time.perf_counter() - start:.1f} s")
