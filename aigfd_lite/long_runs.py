@@ -14,6 +14,7 @@ sends a validation batch through (:data:`BILEVEL_COST`).
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -85,7 +86,7 @@ def confirm_training(cfg: Any, runs: Optional[Mapping[str, Mapping[str, Any]]] =
     from .train import with_data_identity
 
     runs = {"ours": {}} if runs is None else runs
-    rows, n_items = [], None
+    rows, n_items, identities = [], None, {}
     for name, kwargs in runs.items():
         kwargs = dict(kwargs)
         if kind == "blades":
@@ -96,7 +97,9 @@ def confirm_training(cfg: Any, runs: Optional[Mapping[str, Mapping[str, Any]]] =
             run_cfg = TrainConfig.from_profile(cfg, **kwargs)
         else:
             raise ValueError(f"kind must be 'pretraining' or 'blades', got {kind!r}")
-        run_cfg = with_data_identity(cfg, run_cfg)
+        known = identities.get(run_cfg.data_root)  # one identity per data folder, however many runs
+        run_cfg = with_data_identity(cfg, run_cfg) if known is None else dataclasses.replace(run_cfg, data_id=known)
+        identities[run_cfg.data_root] = run_cfg.data_id
         finished, done = stored_progress(checkpoint_dir(run_cfg.profile, name), run_cfg)
         n_items = training_items(cfg, run_cfg) if n_items is None else n_items
         left = 0.0 if finished else estimate_gpu_minutes(n_items, run_cfg) * (1 - done)
