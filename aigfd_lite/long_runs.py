@@ -101,7 +101,8 @@ def confirm_training(cfg: Any, runs: Optional[Mapping[str, Mapping[str, Any]]] =
         run_cfg = with_data_identity(cfg, run_cfg) if known is None else dataclasses.replace(run_cfg, data_id=known)
         identities[run_cfg.data_root] = run_cfg.data_id
         finished, done = stored_progress(checkpoint_dir(run_cfg.profile, name), run_cfg)
-        n_items = training_items(cfg, run_cfg) if n_items is None else n_items
+        if not finished and n_items is None:  # only what must be trained needs its data
+            n_items = training_items(cfg, run_cfg)
         left = 0.0 if finished else estimate_gpu_minutes(n_items, run_cfg) * (1 - done)
         rows.append({"run": name, "stored": "finished" if finished else f"{done:.0%} done", "faces": n_items,
                      "epochs": run_cfg.epochs, "estimated T4 minutes left (assumed rate)": round(left, 1)})

@@ -149,11 +149,16 @@ def data_identity(cfg: Any) -> str:
     (:attr:`aigfd_lite.fdf.FDFLayout.data_hash`: names, photo ids, tags, boxes and the index's settings) when
     ``cfg.data_root`` is set, else ``"lite-corpus:<key>"``, the lite corpus's key (:func:`aigfd_lite.faces.corpus_key`:
     every corpus setting and source version). ``cfg`` is a :class:`~aigfd_lite.profiles.Profile` (the corpus's
-    settings live there). The same folder reached through a trailing slash or a symlink gives the same identity."""
+    settings live there). The same folder reached through a trailing slash or a symlink gives the same identity.
+    None when ``data_root`` holds no training data (e.g. only the test sets, beside a finished run's checkpoint)."""
     if getattr(cfg, "data_root", None):
         from .fdf import FDFLayout
 
-        layout = FDFLayout(cfg.data_root, real_fraction=cfg.real_fraction, seed=cfg.seed, progress=False)
+        try:
+            layout = FDFLayout(cfg.data_root, real_fraction=cfg.real_fraction, seed=cfg.seed, progress=False)
+        except FileNotFoundError as err:
+            print(f"training data not found ({err}): a stored run with the same settings is used unchecked")
+            return None
         return f"fdf:{layout.data_hash}"
     from .faces import corpus_key
 
@@ -164,10 +169,15 @@ def config_difference(stored: dict[str, Any], current: dict[str, Any]) -> dict[s
     """The settings in which two runs differ (runtime fields ignored; a setting missing from either side counts
     as its default, so checkpoints written before a setting existed stay valid). When both sides carry a data
     identity (``data_id``) it decides and ``data_root`` is not compared; a run stored before data identities
-    existed is compared by its ``data_root`` as it was then."""
+    existed is compared by its ``data_root`` as it was then; when only the stored run has one (the data is not
+    at hand now, so nothing could be trained), neither is compared."""
     defaults = TrainConfig().to_json()
     a, b = {**defaults, **stored}, {**defaults, **current}
-    ignored = set(RUNTIME_FIELDS) | ({"data_root"} if a.get("data_id") and b.get("data_id") else {"data_id"})
+    if a.get("data_id"):
+        ignored = {"data_root"} if b.get("data_id") else {"data_root", "data_id"}
+    else:
+        ignored = {"data_id"}
+    ignored |= set(RUNTIME_FIELDS)
     keys = (set(a) | set(b)) - ignored
     return {k: (a.get(k), b.get(k)) for k in sorted(keys) if a.get(k) != b.get(k)}
 

@@ -12,6 +12,7 @@ from test_fdf import build_layout
 
 from aigfd_lite import resolve
 from aigfd_lite.blades import BladesConfig
+from aigfd_lite.long_runs import confirm_training
 from aigfd_lite.models import ExifManipNet
 from aigfd_lite.runs import TrainConfig, config_difference, data_identity
 from aigfd_lite.train import fetch_or_train, with_data_identity
@@ -51,6 +52,8 @@ def test_config_difference_compares_identities_and_keeps_older_runs_by_path():
     a = TrainConfig(data_root="/x", data_id="fdf:1").to_json()
     assert config_difference(a, TrainConfig(data_root="/x/", data_id="fdf:1").to_json()) == {}
     assert "data_id" in config_difference(a, TrainConfig(data_root="/x", data_id="fdf:2").to_json())
+    unknown = TrainConfig(data_root="/elsewhere", data_id=None).to_json()  # the training data is not at hand now
+    assert config_difference(a, unknown) == {}
     legacy = {k: v for k, v in a.items() if k != "data_id"}  # written before data identities existed
     assert config_difference(legacy, TrainConfig(data_root="/x", data_id="fdf:1").to_json()) == {}
     assert "data_root" in config_difference(legacy, TrainConfig(data_root="/y", data_id="fdf:1").to_json())
@@ -78,6 +81,18 @@ def test_a_run_is_reused_under_another_spelling_and_retrained_on_other_data(spel
     fetch_or_train(resolve("full", data_root=spellings["other"]), "ours", **small)
     assert len(calls) == 1 and calls[0][0].data_id != torch.load(
         next(run.parent.glob("ours.stale-*")) / "final.pt", weights_only=True)["config"]["data_id"]
+
+
+def test_a_finished_run_is_used_where_only_the_test_data_is(spellings, tmp_path, monkeypatch, capsys):
+    small = dict(feature_dim=16, backbone="mobilenet_v2")
+    store_finished_run(resolve("full", data_root=spellings["plain"]), **small)
+    (tmp_path / "tests_only" / "data").mkdir(parents=True)  # no SSL_training_data here
+    cfg = resolve("full", data_root=str(tmp_path / "tests_only"))
+    assert data_identity(cfg) is None and "training data not found" in capsys.readouterr().out
+    monkeypatch.setattr("aigfd_lite.train.train", lambda *a, **k: pytest.fail("nothing can be trained here"))
+    model, _ = fetch_or_train(cfg, "ours", **small)
+    assert isinstance(model, ExifManipNet)
+    assert confirm_training(cfg, {"ours": small}, start=False).iloc[0]["stored"] == "finished"
 
 
 def test_blades_runs_share_the_identity(spellings):
