@@ -79,8 +79,8 @@ def parameters(data: dict[str, Path]) -> dict:
     """The papermill parameters of every notebook (each receives the ones it declares)."""
     return {"profile": "full", "data_root": str(data["root"]),
             "settings": {**TINY, "init": str(data["released"])}, "blades": TINY_BLADES,
-            # chapter 1: photos per pair-label minibatch; 2: ranker steps; 9: photos scored; 11: files decoded
-            "batch_size": 8, "steps": 4, "n_real_photos": 3, "n_generated": 2, "check_sample": 20}
+            # chapter 1: photos per pair-label minibatch; 2: ranker steps; 9: DCGAN faces scored; 11: files decoded
+            "batch_size": 8, "steps": 4, "n_generated": 2, "check_sample": 20}
 
 
 #: The whole rehearsal in phases of two lanes run side by side (one core each): a lane's notebooks run in order, a
