@@ -14,14 +14,15 @@ IMGAUG_VENV := .venv-imgaug
 IMGAUG_STAMP := $(IMGAUG_VENV)/.installed-stamp
 IMGAUG_REF := _build/imgaug/reference.npz
 
-.PHONY: book test install data notebooks html unit check-built sync clean imgaug-env imgaug-reference
+.PHONY: book test install data notebooks rehearsal html unit check-built sync clean imgaug-env imgaug-reference
 
 book: notebooks html  ## install, fetch the lite data, execute every notebook, render the HTML book
 	@echo "The book is at _build/stage/_build/html/index.html"
 
-test: data imgaug-reference  ## unit tests (imgaug compared via its side env), every notebook executed (lite), book built with -W, results checked
+test: data imgaug-reference  ## unit tests (imgaug compared via its side env), every notebook executed (lite, then full on a miniature), book built with -W, results checked
 	$(PY) -m pytest tests -m "not built"
 	$(MAKE) notebooks PROFILE=lite
+	$(MAKE) rehearsal
 	$(MAKE) html
 	$(PY) -m pytest tests -m built
 
@@ -54,6 +55,9 @@ data: install  ## fetch the lite data into ~/.cache/aigfd_lite (or $AIGFD_CACHE)
 
 notebooks: data  ## execute the notebooks with papermill into _build/executed/ (PROFILE, DATA_ROOT, PARAMS pass through)
 	$(PY) tools/book.py execute $(NB_PARAMS)
+
+rehearsal: data  ## every notebook with profile = "full" on a miniature of the paper's data, tiny sizes (tools/rehearse.py): _build/rehearsal/
+	$(PY) tools/rehearse.py
 
 html: install  ## render the book from the executed copies, warnings as errors
 	$(PY) tools/book.py stage

@@ -52,7 +52,8 @@ class BladesConfig(RunConfigJSON):
     """Every setting of one BLADES run; defaults are BLADES' (full)."""
 
     profile: str = "full"
-    data_root: Optional[str] = None
+    data_root: Optional[str] = None  # where the data is read from (not compared once data_id is set)
+    data_id: Optional[str] = None  # what the data is (aigfd_lite.runs.data_identity): set by fetch_or_train_blades
     seed: int = 42
     device: str = "auto"
     init: str = "random"  # "chapter4" (lite: chapter 4's trained network), "random", "imagenet" or a checkpoint
@@ -235,11 +236,14 @@ def fetch_or_train_blades(cfg: Any, run_name: str = "blades", bilevel: bool = Tr
                           dataset: Any = None, **overrides: Any) -> tuple[BladesNet, pd.DataFrame]:
     """Load a profile's finished BLADES run with the same settings, else train it (resuming a partial run).
 
+    The data is compared by its identity (:func:`aigfd_lite.runs.data_identity`), not by the spelling of its path.
     A run with other settings is moved aside to ``<run_name>.stale-<time>``, never deleted.
     """
     import shutil
 
-    bcfg = BladesConfig.from_profile(cfg, bilevel=bilevel, **overrides)
+    from .train import with_data_identity
+
+    bcfg = with_data_identity(cfg, BladesConfig.from_profile(cfg, bilevel=bilevel, **overrides))
     run_dir = checkpoint_dir(bcfg.profile, run_name)
     for name in ("final.pt", "last.pt"):
         if (run_dir / name).is_file():

@@ -224,6 +224,16 @@ def _save(corpus: Corpus, rows: list[dict], settings: dict, folder: Path) -> Non
         corpus.table.to_csv(staging / "manifest.csv", index=False)
 
 
+def _key(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def corpus_key(cfg) -> str:
+    """The corpus's identity without building or loading it: the hash of every setting and source version (the
+    name of its cache folder; ``Corpus.key``). Training runs use it as the lite data's identity."""
+    return _key(_settings(cfg, corpus_photos(cfg.cache_dir), True))
+
+
 def build_corpus(cfg, progress: bool = True, photos: Optional[list[Photo]] = None, cache: bool = True) -> Corpus:
     """Fetch-or-compute the face corpus for profile ``cfg`` (see the module docstring for the recipe).
 
@@ -232,7 +242,7 @@ def build_corpus(cfg, progress: bool = True, photos: Optional[list[Photo]] = Non
     default_photos = photos is None
     photos = corpus_photos(cfg.cache_dir) if default_photos else list(photos)
     settings = _settings(cfg, photos, default_photos)
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    key = _key(settings)
     folder = cfg.cache_path() / "corpus" / key
     if cache and (folder / "faces.npz").is_file() and (folder / "manifest.json").is_file():
         try:

@@ -2,9 +2,11 @@
 
 Taught in chapter 4 (``book/04_pretraining.md``); the loop that uses them is :mod:`aigfd_lite.train`, which
 re-exports :class:`TrainConfig` and :func:`checkpoint_dir`. A run's identity is its config minus
-:data:`RUNTIME_FIELDS` (how it executes, not what it computes); settings added after a checkpoint was written
-compare as their defaults, so older runs stay valid. Only rank 0 reads or writes a run folder; the others receive
-what it read (:func:`aigfd_lite.distributed.broadcast_object`), so several nodes need no shared filesystem.
+:data:`RUNTIME_FIELDS` (how it executes, not what it computes), with the data named by its identity
+(:func:`data_identity`: the FDF index's hash, or the lite corpus's key) and never by the spelling of its path;
+settings added after a checkpoint was written compare as their defaults, so older runs stay valid. Only rank 0
+reads or writes a run folder; the others receive what it read (:func:`aigfd_lite.distributed.broadcast_object`), so
+several nodes need no shared filesystem.
 """
 from __future__ import annotations
 
@@ -64,7 +66,8 @@ class TrainConfig(RunConfigJSON):
     (lr, batch, epochs, input size), the published code's where it does not (betas, eps, weight decay, seed)."""
 
     profile: str = "full"
-    data_root: str | None = None
+    data_root: str | None = None  # where the data is read from (not compared once data_id is set)
+    data_id: str | None = None  # what the data is (data_identity): set by fetch_or_train
     seed: int = 42
     device: str = "auto"
     init: str = "random"  # "random", "imagenet", "exif-lan", "released" or a checkpoint path (models.build_model)
@@ -150,12 +153,41 @@ class EpochSampler(torch.utils.data.Sampler[int]):
         return self.n - self.start
 
 
+def data_identity(cfg: Any) -> str:
+    """What a run's training data *is*, whatever its path is called: ``"fdf:<hash>"``, the FDF index's hash
+    (:attr:`aigfd_lite.fdf.FDFLayout.data_hash`: names, photo ids, tags, boxes and the index's settings) when
+    ``cfg.data_root`` is set, else ``"lite-corpus:<key>"``, the lite corpus's key (:func:`aigfd_lite.faces.corpus_key`:
+    every corpus setting and source version). ``cfg`` is a :class:`~aigfd_lite.profiles.Profile` (the corpus's
+    settings live there). The same folder reached through a trailing slash or a symlink gives the same identity.
+    None when ``data_root`` holds no training data (e.g. only the test sets, beside a finished run's checkpoint)."""
+    if getattr(cfg, "data_root", None):
+        from .fdf import FDFLayout
+
+        try:
+            layout = FDFLayout(cfg.data_root, real_fraction=cfg.real_fraction, seed=cfg.seed, progress=False)
+        except FileNotFoundError as err:
+            print(f"training data not found ({err}): a stored run with the same settings is used unchecked")
+            return None
+        return f"fdf:{layout.data_hash}"
+    from .faces import corpus_key
+
+    return f"lite-corpus:{corpus_key(cfg)}"
+
+
 def config_difference(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """The settings in which two runs differ (runtime fields ignored; a setting missing from either side counts
-    as its default, so checkpoints written before a setting existed stay valid)."""
+    as its default, so checkpoints written before a setting existed stay valid). When both sides carry a data
+    identity (``data_id``) it decides and ``data_root`` is not compared; a run stored before data identities
+    existed is compared by its ``data_root`` as it was then; when only the stored run has one (the data is not
+    at hand now, so nothing could be trained), neither is compared."""
     defaults = TrainConfig().to_json()
     a, b = {**defaults, **stored}, {**defaults, **current}
-    keys = (set(a) | set(b)) - set(RUNTIME_FIELDS)
+    if a.get("data_id"):
+        ignored = {"data_root"} if b.get("data_id") else {"data_root", "data_id"}
+    else:
+        ignored = {"data_id"}
+    ignored |= set(RUNTIME_FIELDS)
+    keys = (set(a) | set(b)) - ignored
     return {k: (a.get(k), b.get(k)) for k in sorted(keys) if a.get(k) != b.get(k)}
 
 

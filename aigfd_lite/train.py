@@ -53,7 +53,8 @@ from .losses import manipulation_loss, pairwise_ranking_loss, total_loss
 from .models import TAGS, TASKS, ExifManipNet, build_model, prepare_batch
 from .pretext import bootstrap_intervals, evaluate_pretext  # noqa: F401 (re-exported: part of the public API)
 from .runs import (RUNTIME_FIELDS, EpochSampler, TrainConfig, checkpoint_dir,  # noqa: F401 (re-exported)
-                   config_difference, parse_set_options, read_resume_point, save_checkpoint, set_rng_states)
+                   config_difference, data_identity, parse_set_options, read_resume_point, save_checkpoint,
+                   set_rng_states)
 
 HEADS: tuple[str, ...] = (*TAGS, "manipulation")
 
@@ -250,18 +251,30 @@ def load_trained(cfg: Any, run_name: str = "ours", **overrides: Any) -> ExifMani
     return _model_of(_finished_run(tcfg, run_name))
 
 
+def with_data_identity(cfg: Any, run_cfg: Any, main: bool = True) -> Any:
+    """``run_cfg`` (a :class:`TrainConfig` or BLADES config) with ``data_id`` set from profile ``cfg`` and the run's
+    ``data_root``, computed on the main process and sent to the others; unchanged if already set."""
+    if run_cfg.data_id is not None:
+        return run_cfg
+    source = dataclasses.replace(cfg, data_root=run_cfg.data_root) if dataclasses.is_dataclass(cfg) else cfg
+    return dataclasses.replace(run_cfg, data_id=broadcast_object(data_identity(source) if main else None))
+
+
 def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASKS, progress: bool = True,
                    **overrides: Any) -> tuple[ExifManipNet, pd.DataFrame]:
     """Load a profile's finished run if it exists with the same settings, else train it (resuming a partial run).
 
-    A finished or partial run with *other* settings is moved aside to ``<run_name>.stale-<time>`` (never deleted).
-    Under torchrun rank 0 alone looks at and moves the folder; the others wait at a barrier, then follow its
-    decision (a finished run's weights are sent to them).
+    The data is compared by its identity (:func:`aigfd_lite.runs.data_identity`), never by the spelling of
+    ``data_root``: the same data under another path is the same run. A finished or partial run with *other*
+    settings is moved aside to ``<run_name>.stale-<time>`` (never deleted). Under torchrun rank 0 alone looks at
+    and moves the folder; the others wait at a barrier, then follow its decision (a finished run's weights are
+    sent to them).
     """
     tcfg = TrainConfig.from_profile(cfg, tasks=tasks, **overrides)
     procs, device = init_from_env(tcfg.device)
     if procs.main:  # "auto" is resolved for this GPU before comparing with a stored run
         tcfg = dataclasses.replace(tcfg, accumulation_steps=resolve_accumulation(tcfg, device, procs.world_size))
+    tcfg = with_data_identity(cfg, tcfg, procs.main)
     run_dir = checkpoint_dir(tcfg.profile, run_name)
     finished = None
     if procs.main:

@@ -61,10 +61,10 @@ def test_pages_that_read_other_results_run_last(monkeypatch, tmp_path):
         def execute_notebook(source, output, **kwargs):
             ran.append(source.rsplit("/", 1)[-1].removesuffix(".ipynb"))
 
-    monkeypatch.setattr(book, "EXECUTED", tmp_path / "executed")
-    monkeypatch.setattr(book, "RESULTS", tmp_path / "results")
     import sys
     monkeypatch.setitem(sys.modules, "papermill", FakePapermill)
-    book.execute([], {}, "python3")
+    monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))  # execute() points the notebooks at its build folder
+    book.execute([], {}, "python3", build=tmp_path)
     assert ran[-1] == "00_introduction" and ran.index("06_results") < ran.index("00_introduction")
     assert sorted(ran) == sorted(s for s in book.toc_stems() if book.paired(s))
+    assert set(json.loads((tmp_path / "results" / "_timings.json").read_text())) == set(ran)  # not in _build/

@@ -27,6 +27,25 @@ def test_results_written_for_this_build(stem):
 
 
 @pytest.mark.parametrize("stem", CHAPTERS)
+def test_full_profile_rehearsed_on_the_miniature(stem):
+    """`make rehearsal` (tools/rehearse.py) ran every notebook with profile = "full" to the end."""
+    rehearsal = ROOT / "_build" / "rehearsal"
+    data = json.loads((rehearsal / "results" / f"{stem}.json").read_text())
+    timing = json.loads((rehearsal / "results" / "_timings.json").read_text())[stem]
+    assert data["notebook"] == stem and data["profile"] == "full" and data["metrics"]
+    assert data["measured_at"] <= timing["finished_at"] and timing["parameters"]["profile"] == "full"
+    nb = json.loads((rehearsal / "executed" / f"{stem}.ipynb").read_text())
+    assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def test_rehearsal_trained_chapter_4s_run_once():
+    """Chapters 5-9 loaded chapter 4's full run (same settings and data identity), none moved it aside and
+    retrained it; chapter 6's "both tasks" row is that run, not an ablation run of its own."""
+    runs = {p.name for p in (ROOT / "_build" / "rehearsal" / "checkpoints" / "full").iterdir()}
+    assert "ours" in runs and not [r for r in runs if ".stale-" in r] and "ablation_both" not in runs
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
 def test_executed_copy_has_no_errors(stem):
     nb = json.loads((ROOT / "_build" / "executed" / f"{stem}.ipynb").read_text())
     for cell in nb["cells"]:

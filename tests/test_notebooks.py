@@ -50,6 +50,8 @@ def test_notebook_shape(path):
     # 1. Installs the package only on Colab, from this repository, never touching torch or numpy.
     assert 'if "google.colab" in sys.modules' in colab and f"git+{REPO_URL}@{BRANCH}" in colab
     assert not re.search(r"\b(torch|numpy)\b", colab.split("if ")[1])
+    # ... and shows the one line that keeps checkpoints, weights and features on Google Drive.
+    assert 'os.environ["AIGFD_STORE"] = "/content/drive/' in colab, f"{path.name}: Colab cell without AIGFD_STORE"
     # 2. The parameters cell: plain literal assignments only, profile = "lite" among them.
     assert "parameters" in cells[1]["metadata"].get("tags", [])
     tree = ast.parse(params)
@@ -62,6 +64,9 @@ def test_notebook_shape(path):
     assert set(papermill.inspect_notebook(str(path))) == set(values), f"{path.name}: papermill misreads parameters"
     # 3. The next cell resolves the profile through the package's table.
     assert re.search(r"resolve\(\s*profile", setup), f"{path.name}: third code cell must call resolve(profile, ...)"
+    # Any other Profile setting reaches resolve through one plain parameter (the CI rehearsal's tiny sizes).
+    assert values.get("settings") == {}, f"{path.name}: parameters cell must declare settings = {{}}"
+    assert re.search(r"resolve\(\s*profile[^)]*\*\*settings\)", setup), f"{path.name}: resolve(..., **settings)"
     # Results are data: the notebook saves its measured numbers under its own stem.
     source = "".join("".join(c["source"]) for c in cells)
     assert f'save_results("{path.stem}"' in source

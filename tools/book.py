@@ -86,7 +86,22 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def execute(only: list[str], params: dict, kernel: str) -> None:
+def record_timing(path: Path, stem: str, entry: dict) -> None:
+    """Add one notebook's timing to ``path`` under a lock (the rehearsal runs two notebooks at a time)."""
+    import fcntl
+
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        timings = json.loads(path.read_text()) if path.is_file() else {}
+        timings[stem] = entry
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(timings, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+
+
+def execute(only: list[str], params: dict, kernel: str, build: Path = BUILD) -> None:
+    """Execute the chosen notebooks (all: ``only`` empty) with ``params`` into ``build/executed``; results and
+    checkpoints go under ``build`` too (``$AIGFD_BUILD_DIR``), so a rehearsal never mixes with the book's build."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -102,15 +117,15 @@ def execute(only: list[str], params: dict, kernel: str) -> None:
     if unknown:
         raise SystemExit(f"unknown parameter(s) {unknown}: no notebook declares them (declared: {sorted(everywhere)})")
 
-    EXECUTED.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    timings_path = RESULTS / "_timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
-    os.environ["AIGFD_BUILD_DIR"] = str(BUILD)
+    executed, results = build / "executed", build / "results"
+    executed.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
+    timings_path = results / "_timings.json"
+    os.environ["AIGFD_BUILD_DIR"] = str(build)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     for stem in chosen:
         source = ROOT / "notebooks" / f"{stem}.ipynb"
-        output = EXECUTED / f"{stem}.ipynb"
+        output = executed / f"{stem}.ipynb"
         mine = {k: v for k, v in params.items() if k in declared[stem]}
         print(f"[book] executing notebooks/{stem}.ipynb {mine or ''}", flush=True)
         start, cpu_start = time.perf_counter(), cpu_seconds()
@@ -123,9 +138,9 @@ def execute(only: list[str], params: dict, kernel: str) -> None:
                 f"{err.ename}: {err.evalue}\n[book] the executed copy with the traceback is {output.relative_to(ROOT)}"
             ) from None
         seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
-        timings[stem] = {"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "parameters": mine,
-                         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        timings_path.write_text(json.dumps(timings, indent=2, sort_keys=True))
+        record_timing(timings_path, stem, {"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                                           "parameters": mine,
+                                           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         print(f"[book] {stem}: {seconds:.1f} s ({cpu:.1f} s of CPU: {cpu / seconds:.2f} cores busy)", flush=True)
 
 

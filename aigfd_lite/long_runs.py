@@ -1,0 +1,124 @@
+"""Before a long run: its estimated GPU time, and an explicit ``start_training = True`` to start it (chapters 4-9).
+
+A full-profile chapter that finds no finished checkpoint would start hours of training the moment the reader runs
+it. :func:`confirm_training` is the one line every chapter that may train calls first: for each run it would
+fetch or train, it checks whether a finished run with the same settings (and the same data,
+:func:`aigfd_lite.runs.data_identity`) is stored, estimates the GPU time of what is left, prints the table and raises
+:class:`LongRunNotStarted`, naming the parameter, when the total exceeds :data:`LONG_RUN_MINUTES` and the parameter is
+not set. Lite runs (minutes) and finished runs never trip it.
+
+The estimate is an assumption, not a measurement (no GPU here): the training images (faces x epochs, whole batches)
+divided by :data:`ASSUMED_IMAGES_PER_S`, the order of magnitude of published ResNet-50 training benchmarks at 224 px
+with mixed precision on a T4 (chapter 4's table), scaled by the pixels of the input size; a BLADES bi-level step also
+sends a validation batch through (:data:`BILEVEL_COST`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import pandas as pd
+import torch
+
+#: Longer than this (estimated GPU minutes, all runs of one call together) needs the explicit parameter.
+LONG_RUN_MINUTES = 10.0
+#: Assumed training images per second on one T4 at 224 px with mixed precision, per backbone (not measured here).
+ASSUMED_IMAGES_PER_S = {"resnet50": 250.0, "mobilenet_v2": 750.0}
+#: Cost of a BLADES bi-level step relative to a plain one (a validation batch goes forward and backward too).
+BILEVEL_COST = 2.0
+
+
+class LongRunNotStarted(RuntimeError):
+    """A run longer than :data:`LONG_RUN_MINUTES` was not started: the message names the parameter that starts it."""
+
+
+def estimate_gpu_minutes(n_items: int, run_cfg: Any) -> float:
+    """Estimated T4 minutes to train ``run_cfg`` (a TrainConfig or BladesConfig) from scratch on ``n_items`` faces."""
+    steps = (n_items // run_cfg.batch_size) * run_cfg.epochs
+    if getattr(run_cfg, "max_steps", None) is not None:
+        steps = min(steps, run_cfg.max_steps)
+    per_s = ASSUMED_IMAGES_PER_S.get(run_cfg.backbone, ASSUMED_IMAGES_PER_S["resnet50"])
+    rate = per_s * (224 / run_cfg.input_size) ** 2
+    cost = BILEVEL_COST if getattr(run_cfg, "bilevel", False) else 1.0
+    return steps * run_cfg.batch_size * cost / rate / 60
+
+
+def stored_progress(run_dir: Path, run_cfg: Any) -> tuple[bool, float]:
+    """``(finished, fraction done)`` of the run stored in ``run_dir`` if it has ``run_cfg``'s settings, else
+    ``(False, 0.0)`` (absent, or other settings: it would be moved aside and trained afresh)."""
+    from .runs import config_difference
+
+    for name in ("final.pt", "last.pt"):
+        if (run_dir / name).is_file():
+            ckpt = torch.load(run_dir / name, map_location="cpu", weights_only=True)
+            if config_difference(ckpt["config"], run_cfg.to_json()):
+                return False, 0.0
+            if name == "final.pt":
+                return True, 1.0
+            total = ckpt.get("total_steps") or 0
+            return False, (int(ckpt.get("step", 0)) / total if total else 0.0)
+    return False, 0.0
+
+
+def training_items(cfg: Any, run_cfg: Any) -> int:
+    """The faces a run trains on: FDF's usable faces (``data_root`` set), else the lite corpus's training split,
+    capped at ``max_train_items``."""
+    if run_cfg.data_root:
+        from .fdf import FDFLayout
+
+        n = len(FDFLayout(run_cfg.data_root, real_fraction=run_cfg.real_fraction, seed=run_cfg.seed, progress=False))
+    else:
+        from .faces import build_corpus
+
+        n = len(build_corpus(cfg, progress=False).subset("train"))
+    cap = getattr(run_cfg, "max_train_items", None)
+    return min(n, cap) if cap else n
+
+
+def confirm_training(cfg: Any, runs: Optional[Mapping[str, Mapping[str, Any]]] = None, *, start: bool,
+                     kind: str = "pretraining", parameter: str = "start_training") -> pd.DataFrame:
+    """Print the estimated GPU time of every run in ``runs`` (run name -> the keyword arguments the chapter passes to
+    ``fetch_or_train`` (``kind="pretraining"``, default ``{"ours": {}}``) or ``fetch_or_train_blades``
+    (``kind="blades"``)) that is not finished yet; raise :class:`LongRunNotStarted` if they add up to more than
+    :data:`LONG_RUN_MINUTES` and ``start`` is false. Returns the table."""
+    from .runs import TrainConfig, checkpoint_dir
+    from .train import with_data_identity
+
+    runs = {"ours": {}} if runs is None else runs
+    rows, n_items, identities = [], None, {}
+    for name, kwargs in runs.items():
+        kwargs = dict(kwargs)
+        if kind == "blades":
+            from .blades import BladesConfig
+
+            run_cfg = BladesConfig.from_profile(cfg, bilevel=kwargs.pop("bilevel", True), **kwargs)
+        elif kind == "pretraining":
+            from .accumulation import resolve_accumulation
+
+            run_cfg = TrainConfig.from_profile(cfg, **kwargs)
+            # "auto" resolved for this machine's device, as fetch_or_train does before comparing with a stored run
+            steps = resolve_accumulation(run_cfg, run_cfg.resolved_device(), 1)
+            run_cfg = dataclasses.replace(run_cfg, accumulation_steps=steps)
+        else:
+            raise ValueError(f"kind must be 'pretraining' or 'blades', got {kind!r}")
+        known = identities.get(run_cfg.data_root)  # one identity per data folder, however many runs
+        run_cfg = with_data_identity(cfg, run_cfg) if known is None else dataclasses.replace(run_cfg, data_id=known)
+        identities[run_cfg.data_root] = run_cfg.data_id
+        finished, done = stored_progress(checkpoint_dir(run_cfg.profile, name), run_cfg)
+        if not finished and n_items is None:  # only what must be trained needs its data
+            n_items = training_items(cfg, run_cfg)
+        left = 0.0 if finished else estimate_gpu_minutes(n_items, run_cfg) * (1 - done)
+        rows.append({"run": name, "stored": "finished" if finished else f"{done:.0%} done", "faces": n_items,
+                     "epochs": run_cfg.epochs, "estimated T4 minutes left (assumed rate)": round(left, 1)})
+    table = pd.DataFrame(rows)
+    total = float(table["estimated T4 minutes left (assumed rate)"].sum()) if rows else 0.0
+    print(table.to_string(index=False))
+    print(f"estimated GPU time to train what is missing: {total:.1f} min (an estimate, not a measurement)")
+    if total > LONG_RUN_MINUTES and not start:
+        raise LongRunNotStarted(
+            f"training would take about {total:.0f} GPU minutes (more than {LONG_RUN_MINUTES:.0f}): set "
+            f"`{parameter} = True` in the parameters cell (papermill: -p {parameter} True) to start it, or train "
+            f"outside the notebook (python -m aigfd_lite.{'blades' if kind == 'blades' else 'train'} --profile "
+            f"{cfg.name} ...) and rerun: a finished run is loaded, not retrained")
+    return table

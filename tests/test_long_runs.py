@@ -1,0 +1,38 @@
+"""Tests of aigfd_lite.long_runs: the estimated GPU time before a run, and the explicit parameter a long one needs."""
+from __future__ import annotations
+
+import pytest
+from test_runs import spellings, store_finished_run  # noqa: F401 (a fixture and a helper)
+
+from aigfd_lite import resolve
+from aigfd_lite.blades import BladesConfig
+from aigfd_lite.long_runs import LONG_RUN_MINUTES, LongRunNotStarted, confirm_training, estimate_gpu_minutes
+from aigfd_lite.runs import TrainConfig
+
+
+def test_estimate_scales_with_faces_epochs_and_pixels():
+    full = TrainConfig()  # the paper's: ResNet-50, 224 px, batch 256, 20 epochs
+    assert estimate_gpu_minutes(200_000, full) == pytest.approx(781 * 256 * 20 / 250 / 60)
+    assert estimate_gpu_minutes(200_000, TrainConfig(input_size=112)) == pytest.approx(
+        estimate_gpu_minutes(200_000, full) / 4)
+    bilevel = BladesConfig()
+    assert estimate_gpu_minutes(48_000, bilevel) == pytest.approx(1000 * 48 * 20 * 2 / 250 / 60)
+
+
+def test_a_long_run_needs_the_parameter_and_a_finished_one_does_not(spellings, monkeypatch, capsys):
+    cfg = resolve("full", data_root=spellings["plain"], epochs=100_000, batch_size=1)  # 3 faces x 1e5 epochs
+    with pytest.raises(LongRunNotStarted, match=r"start_training = True"):
+        confirm_training(cfg, start=False)
+    assert "estimated GPU time" in capsys.readouterr().out
+    table = confirm_training(cfg, start=True)
+    assert table.iloc[0, -1] > LONG_RUN_MINUTES
+    store_finished_run(cfg)  # the same settings, finished: nothing to train, nothing to confirm
+    table = confirm_training(cfg, start=False)
+    assert table.iloc[0]["stored"] == "finished" and table.iloc[0, -1] == 0
+    with pytest.raises(LongRunNotStarted, match="blades"):  # a BLADES run of its own settings is not finished
+        confirm_training(cfg, {"blades": dict(epochs=100_000, batch_size=1)}, kind="blades", start=False)
+
+
+def test_lite_runs_never_trip_the_guard():
+    table = confirm_training(resolve("lite"), {"ours": {}, "ablation_exif": dict(tasks=("exif",))}, start=False)
+    assert (table.iloc[:, -1] < 1).all()
