@@ -1,6 +1,6 @@
 """Rehearse the full profile on every submission: every notebook with ``profile = "full"`` on a miniature dataset.
 
-    python tools/rehearse.py [--only STEM ...]     # make rehearsal
+    python tools/rehearse.py [--only STEM ...] [--lanes 1|2]     # make rehearsal
 
 Nobody runs ``profile = "full"`` here (no GPU, no paper data), so its branches would rot unseen. This script builds,
 under ``_build/rehearsal/data``, a miniature of the official layout from the lite data
@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=[], help="notebook stems, run in this order (default: all)")
     parser.add_argument("--kernel", default="python3")
+    parser.add_argument("--lanes", type=int, choices=(1, 2), default=2,
+                        help="notebooks side by side: 2 (one core each), or 1 beside other work (make test runs "
+                             "the rehearsal in one lane beside the lite book, whose kernels leave a core partly idle)")
     parser.add_argument("--data-ready", action="store_true", help=argparse.SUPPRESS)  # a lane of run_lanes
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "tools"))
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
             if old != DATA:
                 shutil.rmtree(old) if old.is_dir() else old.unlink()
         for phase in PHASES:
-            run_lanes(phase, args.kernel)
+            run_lanes(phase if args.lanes == 2 else [tuple(s for lane in phase for s in lane)], args.kernel)
         print(f"[rehearsal] every notebook ran with profile = 'full' in {time.perf_counter() - start:.1f} s")
         return
     for stem in args.only:  # in the order given (book.execute would follow the table of contents)
