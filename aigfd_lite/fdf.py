@@ -210,10 +210,14 @@ class FDFLayout:
     def __getitem__(self, index: int) -> FDFItem:
         if not 0 <= index < len(self):
             raise IndexError(f"face {index} out of range for {len(self)} faces")
+        return self.item(index, self.manipulation_of(index))
+
+    def manipulation_of(self, index: int) -> int:
+        """The version face ``index`` shows in the current epoch: 0 (real) or ``k`` (``<name>_{k-1}.png``)."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         n_neg = len(self.faces[index].manipulated_paths)
         real = n_neg == 0 or rng.random() < self.real_fraction
-        return self.item(index, 0 if real else int(rng.integers(1, n_neg + 1)))
+        return 0 if real else int(rng.integers(1, n_neg + 1))
 
     def iter_items(self) -> Iterator[FDFItem]:
         """Every version of every face (real first). Unreadable files are counted in ``skips["unreadable_image"]``

@@ -24,6 +24,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from .fdf_scan import N_MANIPULATED
 from .manipulate import LABELS, make_training_image, sample_kind
 from .pretext import _STREAM_ITEM, to_uint8
 
@@ -66,7 +67,9 @@ class FDFPretextDataset(torch.utils.data.Dataset):
                 raise ValueError(f"no face has landmarks (skipped: {dict(self.skips)})")
         else:
             self.rows = np.arange(len(layout), dtype=np.int64)
-            self.labels = None
+            self.labels = ("real", *(f"precomputed file {k}" for k in range(N_MANIPULATED)))
+        # FDF's tags are the photos' real Flickr EXIF: no face carries simulated tags (chapter 4's captions)
+        self.simulated = np.zeros(len(layout), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -81,6 +84,17 @@ class FDFPretextDataset(torch.utils.data.Dataset):
         """The layout row each item shows (the bootstrap of evaluate_pretext resamples faces)."""
         return self.rows.copy()
 
+    def item_kind(self, index: int) -> tuple[int, str, np.random.Generator]:
+        """The layout row, the kind's name and the item's random generator (after drawing the kind, as
+        :meth:`raw_item` uses it) of item ``index`` in the current epoch; no image is read."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"item {index} out of range for {len(self)} items")
+        row = int(self.rows[index])
+        rng = np.random.default_rng([self.seed, _STREAM_ITEM, self.epoch, index])
+        if self.manipulations == "precomputed":
+            return row, self.labels[self.layout.manipulation_of(row)], rng
+        return row, sample_kind(rng, self.real_fraction), rng
+
     def raw_item(self, index: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Item ``index`` of the current epoch before resizing: (uint8 image, tags, label, kind index)."""
         if not 0 <= index < len(self):
@@ -89,8 +103,7 @@ class FDFPretextDataset(torch.utils.data.Dataset):
         if self.manipulations == "precomputed":
             image, tags, kind = self.layout[row]
             return np.asarray(image, dtype=np.uint8), np.asarray(tags, np.float32), int(kind != 0), int(kind)
-        rng = np.random.default_rng([self.seed, _STREAM_ITEM, self.epoch, index])
-        kind = sample_kind(rng, self.real_fraction)
+        row, kind, rng = self.item_kind(index)
         image = self.layout.load(self.layout.faces[row], 0)
         points = self.landmarks.pixels(row, image.shape[1], image.shape[0])
         image = make_training_image(image, points, kind, rng, symmetric=self.symmetric)

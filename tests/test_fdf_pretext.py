@@ -195,3 +195,22 @@ def test_the_pass_runs_from_the_command_line(tree, capsys):
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["faces"] == 5 and report["with_landmarks"] == 3
     assert report["skips"] == {"no_face": 1, "unreadable_image": 1}
+
+
+def test_item_kind_names_what_raw_item_shows_without_reading_it(on_the_fly, tree):
+    """Chapter 4's first-batch figure and kind shares read item_kind; it must agree with the items themselves,
+    on the fly and precomputed, and FDF's faces carry no simulated tags."""
+    ds = on_the_fly
+    assert not ds.simulated.any() and len(ds.simulated) == len(ds.layout)
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            row, name, _ = ds.item_kind(i)
+            assert row == ds.rows[i] and name == LABELS[ds.raw_item(i)[3]]
+    root, _ = tree
+    pre = FDFPretextDataset(FDFLayout(root, index=False, progress=False), 64, manipulations="precomputed")
+    assert pre.labels[0] == "real" and len(pre.labels) == 5
+    for epoch in range(4):
+        pre.set_epoch(epoch)
+        for i in range(4):  # the tree's fifth image is unreadable
+            assert pre.item_kind(i)[1] == pre.labels[pre.raw_item(i)[3]]
