@@ -25,7 +25,7 @@ test: data imgaug-reference  ## unit tests (imgaug compared via its side env), e
 	$(PY) -m pytest tests -m "not built" --durations=15
 	# the lite book and the rehearsal side by side: the rehearsal's one single-threaded lane fills the core that the
 	# lite kernels leave idle about a quarter of the time (CI stays under 25 minutes)
-	$(MAKE) -j2 -Oline notebooks rehearsal PROFILE=lite REHEARSAL_LANES=1
+	$(MAKE) -j2 notebooks rehearsal PROFILE=lite REHEARSAL_LANES=1
 	$(MAKE) html
 	$(PY) -m pytest tests -m built
 
