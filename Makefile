@@ -8,7 +8,7 @@ PROFILE ?= lite
 DATA_ROOT ?=
 # Extra papermill parameters, e.g. PARAMS="-p seed 7"
 PARAMS ?=
-# Notebooks the rehearsal runs side by side (2: one core each; make test runs it in 1 lane beside the lite book)
+# Notebooks the rehearsal runs side by side (2: one core each; 1: one at a time, e.g. beside other work)
 REHEARSAL_LANES ?= 2
 NB_PARAMS := -p profile $(PROFILE) $(if $(DATA_ROOT),-p data_root $(DATA_ROOT)) $(PARAMS)
 
@@ -21,11 +21,10 @@ IMGAUG_REF := _build/imgaug/reference.npz
 book: notebooks html  ## install, fetch the lite data, execute every notebook, render the HTML book
 	@echo "The book is at _build/stage/_build/html/index.html"
 
-test: data imgaug-reference  ## unit tests (imgaug compared via its side env), every notebook executed (lite, and full on a miniature beside it), book built with -W, results checked
+test: data imgaug-reference  ## unit tests (imgaug compared via its side env), every notebook executed (lite, then full on a miniature), book built with -W, results checked
 	$(PY) -m pytest tests -m "not built" --durations=15
-	# the lite book and the rehearsal side by side: the rehearsal's one single-threaded lane fills the core that the
-	# lite kernels leave idle about a quarter of the time (CI stays under 25 minutes)
-	$(MAKE) -j2 notebooks rehearsal PROFILE=lite REHEARSAL_LANES=1
+	$(MAKE) notebooks PROFILE=lite
+	$(MAKE) rehearsal
 	$(MAKE) html
 	$(PY) -m pytest tests -m built
 

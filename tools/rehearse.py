@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", default=[], help="notebook stems, run in this order (default: all)")
     parser.add_argument("--kernel", default="python3")
     parser.add_argument("--lanes", type=int, choices=(1, 2), default=2,
-                        help="notebooks side by side: 2 (one core each), or 1 beside other work (make test runs "
-                             "the rehearsal in one lane beside the lite book, whose kernels leave a core partly idle)")
+                        help="notebooks side by side: 2 (one core each, the default), or 1 (one at a time, e.g. "
+                             "beside other work)")
     parser.add_argument("--data-ready", action="store_true", help=argparse.SUPPRESS)  # a lane of run_lanes
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "tools"))
