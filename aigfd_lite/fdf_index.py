@@ -35,6 +35,31 @@ from .fdf_scan import ARRAYS, INDEX_VERSION, LayoutPaths, _parser_name, scan
 PathLike = Union[str, Path]
 
 
+def save_npz(path: PathLike, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+    """``arrays`` and a JSON ``header`` in one npz (no pickle), written atomically: a temporary file, then a
+    rename, so an interrupted write never replaces a good file (the index, the landmark table)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, header=np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8), **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_npz(path: PathLike, version: Any, what: str, names: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header and the arrays ``names`` of a :func:`save_npz` file; another ``version`` is a clear error."""
+    with np.load(path, allow_pickle=False) as data:
+        header = json.loads(data["header"].tobytes().decode("utf-8"))
+        if header.get("version") != version:
+            raise ValueError(f"{path}: {what} version {header.get('version')}, expected {version}")
+        return header, {k: data[k] for k in names}
+
+
 @dataclass
 class FDFIndex:
     """Per usable face (rows aligned): ``names``/``photo_ids`` (bytes), ``tags`` float64 (N, 4) in TAGS order (NaN =
@@ -70,26 +95,12 @@ class FDFIndex:
 
     def save(self, path: PathLike) -> Path:
         """Write atomically (temporary file, then rename): a half-written index is never picked up."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                header = np.frombuffer(json.dumps(self.header).encode("utf-8"), dtype=np.uint8)
-                np.savez(fh, header=header, **{k: getattr(self, k) for k in ARRAYS})
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return save_npz(path, self.header, {k: getattr(self, k) for k in ARRAYS})
 
     @classmethod
     def load(cls, path: PathLike) -> "FDFIndex":
-        with np.load(path, allow_pickle=False) as data:
-            header = json.loads(data["header"].tobytes().decode("utf-8"))
-            if header.get("version") != INDEX_VERSION:
-                raise ValueError(f"{path}: index version {header.get('version')}, expected {INDEX_VERSION}")
-            return cls(header=header, **{k: data[k] for k in ARRAYS})
+        header, arrays = load_npz(path, INDEX_VERSION, "index", ARRAYS)
+        return cls(header=header, **arrays)
 
 
 def fingerprint(root: Path, image_size: int = 128) -> dict[str, list]:

@@ -18,8 +18,6 @@ On Colab, ``backend="fan"`` on the GPU; offline, ``backend="dlib"`` (the lite pr
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -27,6 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
+
+from .fdf_index import load_npz, save_npz
 
 VERSION = 1
 WORK_SIZE = 224  # the paper finds landmarks on the 224 px face
@@ -70,26 +70,12 @@ class FaceLandmarks:
 
     def save(self, path: PathLike) -> Path:
         """Write atomically (temporary file, then rename): an interrupted write never replaces a good table."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                header = np.frombuffer(json.dumps(self.header).encode("utf-8"), dtype=np.uint8)
-                np.savez(fh, header=header, points=self.points)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return save_npz(path, self.header, {"points": self.points})
 
     @classmethod
     def load(cls, path: PathLike) -> "FaceLandmarks":
-        with np.load(path, allow_pickle=False) as data:
-            header = json.loads(data["header"].tobytes().decode("utf-8"))
-            if header.get("version") != VERSION:
-                raise ValueError(f"{path}: landmark table version {header.get('version')}, expected {VERSION}")
-            return cls(points=data["points"], header=header)
+        header, arrays = load_npz(path, VERSION, "landmark table", ["points"])
+        return cls(points=arrays["points"], header=header)
 
 
 def landmarks_path(layout: Any, backend: str) -> Path:
