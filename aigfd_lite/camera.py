@@ -9,11 +9,15 @@ ranking. So the lite profile *renders* each face as if it had been shot with sam
                        blur whose length grows with the exposure time (random direction);
 * ``aperture``      -> depth-of-field blur of the background (stronger for small f-numbers) and vignetting
                        (stronger for small f-numbers);
-* ``focal_length``  -> radial lens distortion: barrel below 50 mm, pincushion above;
+* ``focal_length``  -> perspective at a fixed framing (short lenses, used close up, enlarge the middle of the
+                       face; long lenses flatten it) and radial lens distortion (barrel below 50 mm, pincushion
+                       above);
 * then JPEG compression.
 
-Each effect is its own function (:func:`radial_distortion`, :func:`defocus_background`, :func:`motion_blur`,
-:func:`vignette`, :func:`exposure`, :func:`sensor_noise`, :func:`jpeg`) so chapter 3 can show one at a time;
+The aperture's and the focal length's effects are the lens's (:mod:`aigfd_lite.lens`, re-exported here); this module
+samples the tags and holds the shake, the sensor and the encoder. Each effect is its own function
+(:func:`perspective`, :func:`radial_distortion`, :func:`defocus_background`, :func:`motion_blur`, :func:`vignette`,
+:func:`exposure`, :func:`sensor_noise`, :func:`jpeg`) so chapter 3 can show one at a time;
 :func:`simulate` chains them in the order light meets them (lens, shake, sensor, encoder).
 
 Honest caveat (printed by the book as :data:`SIMULATED_NOTE`): a network trained on simulated tags learns to rank
@@ -24,12 +28,20 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Optional, Union
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
+
+# The lens's effects live in aigfd_lite.lens; they are re-exported here so chapter 3 finds every effect in one place.
+from .lens import (NEUTRAL_FOCAL_MM, REFERENCE_WIDTH, _defocus, _distort, _image, _perspective,  # noqa: F401
+                   _planes, _scale, _vignette_map, default_face_mask, defocus_background, defocus_sigma_px,
+                   distortion_k1, perspective, perspective_strength, radial_distortion, vignette,
+                   vignette_strength)
+
+#: Changes whenever a rendering changes, so stored lite runs trained on older renderings are not reused
+#: (:func:`aigfd_lite.runs.data_identity`): 1 = focal length as lens distortion only; 2 = plus perspective.
+SIMULATOR_VERSION = 2
 
 #: Tag order shared with :data:`aigfd_lite.exif.ORDINAL_TAGS` (aperture = f-number, seconds, mm, ISO).
 TAGS: tuple[str, ...] = ("aperture", "exposure_time", "focal_length", "iso")
@@ -37,8 +49,9 @@ TAGS: tuple[str, ...] = ("aperture", "exposure_time", "focal_length", "iso")
 SIMULATED_NOTE = (
     "Simulated camera tags: these faces carry no EXIF of their own, so each was rendered by aigfd_lite.camera as if "
     "shot with sampled settings (ISO -> sensor noise, exposure time -> brightness and motion blur, aperture -> "
-    "background blur and vignetting, focal length -> lens distortion, then JPEG). A ranking learned from them is only "
-    "as real as this simulator; real EXIF is used wherever it exists, and the full profile uses FDF's real EXIF."
+    "background blur and vignetting, focal length -> perspective and lens distortion, then JPEG). A ranking learned "
+    "from them is only as real as this simulator; real EXIF is used wherever it exists, and the full profile uses "
+    "FDF's real EXIF."
 )
 
 #: Quartiles (Q1, median, Q3) of the training data's EXIF in natural units (f-number, seconds, mm, ISO), as the
@@ -77,8 +90,6 @@ _Z75 = 0.6744897501960817  # standard-normal 75th percentile: Q3 of N(0,1)
 
 # Reference settings: at these the effects are neutral (no gain change, no distortion).
 REFERENCE_EXPOSURE_S = 1 / 200  # the median exposure time of the training data
-NEUTRAL_FOCAL_MM = 50.0  # a "normal" lens: no distortion
-REFERENCE_WIDTH = 128  # effect sizes in pixels are given for a 128 px face and scale with the width
 
 TagsLike = Union[Sequence[float], np.ndarray, Mapping[str, float]]
 
@@ -96,9 +107,9 @@ def sample_tags(rng: np.random.Generator, n: int, *, snap: bool = True) -> np.nd
 
     Each tag follows a *two-piece log-normal*: ``log x = log Q2 + z * s``, ``z ~ N(0, 1)``, with ``s = log(Q2/Q1) /
     0.6745`` for ``z < 0`` and ``s = log(Q3/Q2) / 0.6745`` for ``z >= 0``, so its quartiles are exactly those of
-    :data:`PAPER_QUARTILES` (from the published code's comments) even where they are not symmetric in log space (aperture, exposure time). Tags are
-    drawn independently (real settings co-vary; the ranking task only needs each marginal) and clipped to
-    :data:`TAG_RANGES`.
+    :data:`PAPER_QUARTILES` (from the published code's comments) even where they are not symmetric in log space
+    (aperture, exposure time). Tags are drawn independently (real settings co-vary; the ranking task only needs each
+    marginal) and clipped to :data:`TAG_RANGES`.
 
     With ``snap=True`` (default) aperture, exposure time and ISO are rounded, in log space, to the nearest nominal
     third stop a camera writes into EXIF (e.g. F2.8, 1/250 s, ISO 320) and focal length to whole millimetres, so
@@ -136,54 +147,6 @@ def as_tag_array(tags: TagsLike) -> np.ndarray:
     if not np.all(np.isfinite(arr) & (arr > 0)):
         raise ValueError(f"tags must be finite and > 0 ({dict(zip(TAGS, arr.tolist()))})")
     return arr
-
-
-# ---------------------------------------------------------------------------------------------------- helpers
-# Internally an image is float32 "planes" (3, H, W) in [0, 1]: contiguous channels make the filters about twice as
-# fast as (H, W, 3). Public functions take and return (H, W, 3) uint8 (or float in [0, 1]) so chapter 3 can show them.
-# Display values are gamma-encoded while light adds up linearly; a gamma of 2 is close enough to sRGB's ~2.2 for a
-# simulator and costs a multiply and a square root instead of two powers.
-def _planes(image: np.ndarray) -> np.ndarray:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB array, got {getattr(image, 'shape', type(image))}")
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise ValueError(f"image too small: {image.shape}")
-    if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
-        raise ValueError(f"expected uint8, or float in [0, 1], got dtype {image.dtype}")
-    # Always a fresh array: the effects below work in place on it.
-    planes = np.empty((3, *image.shape[:2]), dtype=np.float32)
-    planes[...] = image.transpose(2, 0, 1)
-    if image.dtype == np.uint8:
-        planes *= np.float32(1 / 255)
-    return planes
-
-
-def _image(planes: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """Planes back to (H, W, 3) in the dtype of ``like`` (uint8 in -> uint8 out, rounded and clipped)."""
-    if like.dtype != np.uint8:
-        return np.ascontiguousarray(planes.transpose(1, 2, 0), dtype=like.dtype)
-    np.clip(planes, 0.0, 1.0, out=planes)  # in place: planes are always our own temporaries
-    planes *= 255.0
-    planes += 0.5
-    out = np.empty((*planes.shape[1:], 3), dtype=np.uint8)
-    out[...] = planes.transpose(1, 2, 0)  # truncation after +0.5 rounds
-    return out
-
-
-def _scale(width: int) -> float:
-    return width / REFERENCE_WIDTH
-
-
-@lru_cache(maxsize=16)
-def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centred pixel-centre coordinates ``y``, ``x`` in [-0.5, 0.5] and ``r2`` (squared radius, 1 at the corners)."""
-    y = (np.arange(height, dtype=np.float32) + 0.5) / height - 0.5
-    x = (np.arange(width, dtype=np.float32) + 0.5) / width - 0.5
-    yy, xx = np.meshgrid(y, x, indexing="ij")
-    r2 = (xx ** 2 + yy ** 2) / np.float32(0.5)
-    for a in (yy, xx, r2):
-        a.flags.writeable = False
-    return yy, xx, r2
 
 
 # ---------------------------------------------------------------------------------------------------- ISO
@@ -307,129 +270,6 @@ def motion_blur(image: np.ndarray, exposure_time: float, rng: np.random.Generato
     return _image(_shake(p, blur_length_px(exposure_time, p.shape[2], px_per_second=px_per_second), angle), image)
 
 
-# ---------------------------------------------------------------------------------------------------- aperture
-@lru_cache(maxsize=16)
-def _default_mask(height: int, width: int) -> np.ndarray:
-    yy, xx, _ = _grid(height, width)
-    r = np.sqrt((xx / 0.36) ** 2 + (yy / 0.44) ** 2)  # 1 on the ellipse
-    mask = np.clip((1.15 - r) / 0.3, 0.0, 1.0).astype(np.float32)
-    mask.flags.writeable = False
-    return mask
-
-
-def default_face_mask(height: int, width: int) -> np.ndarray:
-    """A soft centred ellipse (float32 (H, W) in [0, 1], 1 = face) for a 1.3x-enlarged face crop.
-
-    The face box is 1/1.3 of the crop; the ellipse has semi-axes 0.36 W by 0.44 H and a feathered edge.
-    """
-    return _default_mask(height, width).copy()
-
-
-def defocus_sigma_px(aperture: float, width: int = REFERENCE_WIDTH, *, px_at_f1: float = 8.0) -> float:
-    """Background blur (Gaussian sigma, px) for f-number ``aperture``: ``px_at_f1 / N`` at 128 px.
-
-    An out-of-focus point spreads over a circle proportional to the aperture diameter ``f / N``; with the focus on
-    the face and the background at a fixed distance behind it, that is ``~ 1 / N`` (F2: 4 px, F5.6: 1.4 px, F16: 0.5).
-    A Gaussian stands in for the disc (cheaper, and close once JPEG has smoothed the edges).
-    """
-    return float(px_at_f1 / aperture * _scale(width))
-
-
-def _defocus(p: np.ndarray, sigma: float, face_mask: Optional[np.ndarray]) -> np.ndarray:
-    h, w = p.shape[1:]
-    m = _default_mask(h, w) if face_mask is None else np.clip(np.asarray(face_mask, dtype=np.float32), 0, 1)
-    if m.shape != (h, w):
-        raise ValueError(f"face_mask has shape {m.shape}, the image is {(h, w)}")
-    if sigma < 0.3:
-        return p
-    blurred = ndimage.gaussian_filter(p, sigma=(0, sigma, sigma), mode="reflect", truncate=3.0)
-    p -= blurred  # in place: p = blurred + m * (p - blurred)
-    p *= m
-    p += blurred
-    return p
-
-
-def defocus_background(image: np.ndarray, aperture: float, face_mask: Optional[np.ndarray] = None, *,
-                       px_at_f1: float = 8.0) -> np.ndarray:
-    """Aperture -> depth of field: blur what lies outside the face, more for small f-numbers (chapter 3).
-
-    ``face_mask`` (H, W) in [0, 1] marks the in-focus face (1 = sharp; default :func:`default_face_mask`):
-    ``out = m * image + (1 - m) * gaussian(image, defocus_sigma_px(aperture))``.
-    """
-    p = _planes(image)
-    return _image(_defocus(p, defocus_sigma_px(aperture, p.shape[2], px_at_f1=px_at_f1), face_mask), image)
-
-
-def vignette_strength(aperture: float, *, at_f1: float = 1.0, max_strength: float = 0.6) -> float:
-    """Corner light loss ``v = min(max_strength, at_f1 / N^2)`` (F1.4: 0.51, F2.8: 0.13, F8: 0.016).
-
-    Optical vignetting comes from the lens barrel clipping oblique beams; it matters with the aperture wide open and
-    fades as the aperture area (``~ 1 / N^2``) shrinks.
-    """
-    return float(min(max_strength, at_f1 / aperture ** 2))
-
-
-def _vignette_map(h: int, w: int, aperture: float, at_f1: float) -> np.ndarray:
-    return 1.0 - np.float32(vignette_strength(aperture, at_f1=at_f1)) * _grid(h, w)[2]
-
-
-def vignette(image: np.ndarray, aperture: float, *, linear: bool = False, at_f1: float = 1.0) -> np.ndarray:
-    """Aperture -> vignetting: linear light times ``1 - v r^2`` (``r`` = 1 at the corners, ``v`` from
-    :func:`vignette_strength`, so stronger for small f-numbers; chapter 3)."""
-    p = _planes(image)
-    lin = p if linear else p * p
-    out = lin * _vignette_map(*p.shape[1:], aperture, at_f1)
-    return _image(out if linear else np.sqrt(out), image)
-
-
-# ---------------------------------------------------------------------------------------------------- focal length
-def distortion_k1(focal_length: float, *, max_k1: float = 0.08) -> float:
-    """Radial-distortion coefficient for ``focal_length`` (mm): ``max_k1 * tanh(log(f / 50) / log 4)``.
-
-    Negative (barrel) for wide angles, 0 at the 50 mm normal lens, positive (pincushion) for telephoto:
-    20 mm -> -0.048, 125 mm -> +0.048, saturating at +-0.08 (a few percent, like uncorrected zooms).
-    """
-    return float(max_k1 * np.tanh(np.log(focal_length / NEUTRAL_FOCAL_MM) / np.log(4.0)))
-
-
-def _distort(p: np.ndarray, k1: float) -> np.ndarray:
-    if abs(k1) < 1e-6:
-        return p
-    h, w = p.shape[1:]
-    yy, xx, r2 = _grid(h, w)
-    factor = (1.0 - np.float32(k1) * r2) * np.float32(1.0 / (1.0 - k1))  # r_u / r_d; the corners stay corners
-    sy = np.clip((yy * factor + 0.5) * h - 0.5, 0, h - 1).ravel()
-    sx = np.clip((xx * factor + 0.5) * w - 0.5, 0, w - 1).ravel()
-    y0 = np.minimum(np.floor(sy), h - 2)  # float32 throughout: an int array would promote the weights to float64
-    x0 = np.minimum(np.floor(sx), w - 2)
-    fy, fx = sy - y0, sx - x0
-    flat = p.reshape(3, -1)
-    i00 = (y0 * w + x0).astype(np.intp)
-    top, bottom, right = (np.empty_like(flat) for _ in range(3))
-    for out, i in ((top, i00), (bottom, i00 + w)):  # out = left + (right - left) * fx, in place
-        np.take(flat, i, axis=1, out=out)
-        np.take(flat, i + 1, axis=1, out=right)
-        right -= out
-        right *= fx
-        out += right
-    bottom -= top
-    bottom *= fy
-    top += bottom
-    return top.reshape(3, h, w)
-
-
-def radial_distortion(image: np.ndarray, focal_length: float, *, max_k1: float = 0.08) -> np.ndarray:
-    """Focal length -> radial lens distortion ``r_d = r_u (1 + k1 r_u^2)``, ``k1 = distortion_k1(f)`` (chapter 3).
-
-    ``r`` is the distance from the centre, 1 at the corners. Barrel (``k1 < 0``, short lenses) bows straight lines
-    outwards, pincushion (``k1 > 0``, long lenses) inwards. The result is rescaled so the corners stay corners (as a
-    camera's crop would), so every sample lies inside the frame: no black borders for a network to pick up as a
-    shortcut. Bilinear sampling through the first-order inverse ``r_u ~ r_d (1 - k1 r_d^2)``.
-    """
-    p = _planes(image)
-    return _image(_distort(p, distortion_k1(focal_length, max_k1=max_k1)), image)
-
-
 # ---------------------------------------------------------------------------------------------------- JPEG
 def jpeg(image: np.ndarray, quality: int = 90) -> np.ndarray:
     """Encode and decode with PIL's JPEG at ``quality`` (PIL's default 4:2:0 chroma subsampling); returns uint8."""
@@ -456,6 +296,7 @@ def effect_sizes(tags: TagsLike, width: int = REFERENCE_WIDTH) -> dict[str, floa
         "background_blur_sigma_px": defocus_sigma_px(aperture, width),
         "vignetting_corner_loss": vignette_strength(aperture),
         "distortion_k1": distortion_k1(focal_length),
+        "perspective_centre_magnification": 1.0 / (1.0 - perspective_strength(focal_length)),
     }
 
 
@@ -464,10 +305,10 @@ def simulate(image: np.ndarray, tags: TagsLike, rng: np.random.Generator, *,
     """Render a uint8 (H, W, 3) face as if shot with ``tags`` (chapter 3); returns uint8 (H, W, 3).
 
     ``tags``: 4 values in :data:`TAGS` order (f-number, seconds, mm, ISO) or a mapping with those keys. The effects
-    run in the order light meets them: the lens (:func:`radial_distortion` from the focal length,
-    :func:`defocus_background` from the aperture, with ``face_mask`` as in that function), camera shake during the
-    exposure (:func:`motion_blur`), the sensor in linear light (:func:`vignette`, :func:`exposure` with clipping,
-    :func:`sensor_noise` from the ISO), then :func:`jpeg` at ``jpeg_quality`` (``None`` skips it).
+    run in the order light meets them: the lens (:func:`perspective` and :func:`radial_distortion` from the focal
+    length, :func:`defocus_background` from the aperture, with ``face_mask`` as in that function), camera shake
+    during the exposure (:func:`motion_blur`), the sensor in linear light (:func:`vignette`, :func:`exposure` with
+    clipping, :func:`sensor_noise` from the ISO), then :func:`jpeg` at ``jpeg_quality`` (``None`` skips it).
     Deterministic given the state of ``rng`` (it draws the blur direction, then the noise).
     """
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
@@ -475,7 +316,7 @@ def simulate(image: np.ndarray, tags: TagsLike, rng: np.random.Generator, *,
     aperture, exposure_time, focal_length, iso = as_tag_array(tags)
     p = _planes(image)
     h, w = p.shape[1:]
-    p = _distort(p, distortion_k1(focal_length))
+    p = _distort(_perspective(p, perspective_strength(focal_length)), distortion_k1(focal_length))
     p = _defocus(p, defocus_sigma_px(aperture, w), face_mask)
     p = _shake(p, blur_length_px(exposure_time, w), rng.uniform(0.0, np.pi))
     lin = np.multiply(p, p, out=p)

@@ -123,7 +123,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # Chapter 6's Table III runs (EXIF only, manipulation only, both, and both with the code's Phi(2x)): 12
         # epochs each. On the validation faces of tools/bench_lite_pretext.py (--candidate lr3e-4 --ablations 12)
         # each single-task run learns its own task above chance at 12 epochs (rows "lr3e-4/ablation-ep12" of
-        # lite_pretext_search.json; 3 epochs left them at chance); chapter 6 compares them with a "both" run of the
+        # lite_pretext_search.json, camera simulator 2; 3 epochs left them at chance); chapter 6 compares them with a "both" run of the
         # same 12 epochs, and shows chapter 4's 40-epoch run beside them.
         ablation_epochs=12,
         ranker_steps=800,

@@ -156,8 +156,9 @@ class EpochSampler(torch.utils.data.Sampler[int]):
 def data_identity(cfg: Any) -> str:
     """What a run's training data *is*, whatever its path is called: ``"fdf:<hash>"``, the FDF index's hash
     (:attr:`aigfd_lite.fdf.FDFLayout.data_hash`: names, photo ids, tags, boxes and the index's settings) when
-    ``cfg.data_root`` is set, else ``"lite-corpus:<key>"``, the lite corpus's key (:func:`aigfd_lite.faces.corpus_key`:
-    every corpus setting and source version). ``cfg`` is a :class:`~aigfd_lite.profiles.Profile` (the corpus's
+    ``cfg.data_root`` is set, else ``"lite-corpus:<key>+camera:<v>"``, the lite corpus's key
+    (:func:`aigfd_lite.faces.corpus_key`: every corpus setting and source version) and the camera simulator's
+    :data:`~aigfd_lite.camera.SIMULATOR_VERSION` (its renderings are part of what a lite run sees). ``cfg`` is a :class:`~aigfd_lite.profiles.Profile` (the corpus's
     settings live there). The same folder reached through a trailing slash or a symlink gives the same identity.
     None when ``data_root`` holds no training data (e.g. only the test sets, beside a finished run's checkpoint)."""
     if getattr(cfg, "data_root", None):
@@ -169,9 +170,10 @@ def data_identity(cfg: Any) -> str:
             print(f"training data not found ({err}): a stored run with the same settings is used unchecked")
             return None
         return f"fdf:{layout.data_hash}"
+    from .camera import SIMULATOR_VERSION
     from .faces import corpus_key
 
-    return f"lite-corpus:{corpus_key(cfg)}"
+    return f"lite-corpus:{corpus_key(cfg)}+camera:{SIMULATOR_VERSION}"
 
 
 def config_difference(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

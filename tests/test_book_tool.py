@@ -19,6 +19,19 @@ def test_declared_parameters(tmp_path):
     assert book.declared_parameters(path) == {"profile", "steps"}
 
 
+def test_parameters_equal_to_the_defaults_are_not_injected(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]},
+                     "source": ['profile = "lite"\n', "steps = 0\n", "settings = {}\n", "root = Path('.')\n"]}]}
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    defaults = book.parameter_defaults(path)
+    assert defaults == {"profile": "lite", "steps": 0, "settings": {}}  # Path('.') is not a literal
+    declared = book.declared_parameters(path)
+    assert book.to_inject({"profile": "lite", "steps": 0}, declared, defaults) == {}
+    assert book.to_inject({"profile": "full", "steps": False, "other": 1}, declared, defaults) == {
+        "profile": "full", "steps": False}  # False is not the default 0; "other" is not declared here
+
+
 def test_parse_value():
     assert book.parse_value("3") == 3 and book.parse_value("0.5") == 0.5 and book.parse_value("True") is True
     assert book.parse_value("full") == "full" and book.parse_value("/data/x") == "/data/x"

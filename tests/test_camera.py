@@ -200,6 +200,35 @@ def test_distortion_keeps_corners_in_frame(face):
         assert out[:, 0].mean() > 20 and out[0].mean() > 20
 
 
+def test_perspective_strength_is_zero_at_50mm_and_falls_with_focal_length():
+    s = [C.perspective_strength(f) for f in (8, 12.5, 20, 35, 50, 85, 125, 400)]
+    assert s[0] == s[1] == pytest.approx(0.3)  # clipped: the camera is never nearer than 25 cm
+    assert all(a > b for a, b in zip(s[1:], s[2:])) and s[4] == 0
+    assert s[2] == pytest.approx(0.15) and s[6] == pytest.approx(-0.06)
+
+
+def disc_radius(img: np.ndarray) -> float:
+    return float(np.sqrt((img[..., 0] > 127).sum() / np.pi))
+
+
+@pytest.mark.parametrize("f", [12.5, 20, 125, 400])
+def test_perspective_magnifies_the_face_centre_by_its_formula(f):
+    yy, xx = np.mgrid[:128, :128] + 0.5
+    img = np.zeros((128, 128, 3), np.uint8)
+    img[(yy - 64) ** 2 + (xx - 64) ** 2 <= 6 ** 2] = 255  # a small disc at the centre of the face
+    expected = 6 / (1 - C.perspective_strength(f))  # the magnification near rho = 0
+    assert disc_radius(C.perspective(img, f)) == pytest.approx(expected, rel=0.08)
+
+
+def test_perspective_leaves_the_outline_and_background_alone(face):
+    out = C.perspective(face, 20)
+    yy, xx = (np.mgrid[:128, :128] + 0.5) / 128 - 0.5
+    outside = (xx / 0.36) ** 2 + (yy / 0.44) ** 2 >= 1.0
+    np.testing.assert_array_equal(out[outside], face[outside])
+    assert np.abs(out[~outside].astype(int) - face[~outside]).mean() > 3  # the face itself changes
+    np.testing.assert_array_equal(C.perspective(face, 50), face)
+
+
 # ------------------------------------------------------------------------------------------------ JPEG, simulate
 def test_jpeg_quality(face):
     err = [np.abs(C.jpeg(face, q).astype(int) - face).mean() for q in (95, 50, 10)]
@@ -251,6 +280,7 @@ def test_effect_sizes_follow_the_parameter_functions():
     assert sizes["background_blur_sigma_px"] == pytest.approx(4.0)
     assert sizes["vignetting_corner_loss"] == pytest.approx(0.25)
     assert sizes["distortion_k1"] == pytest.approx(C.distortion_k1(125.0)) and sizes["distortion_k1"] > 0
+    assert sizes["perspective_centre_magnification"] == pytest.approx(1 / 1.06)
     assert sizes["noise_std_mid_grey"] == pytest.approx(np.sqrt(1.6e-3 * 0.25 + 2e-6 * 256))
 
 

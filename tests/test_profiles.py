@@ -61,8 +61,12 @@ def test_full_keeps_resnet50_and_lite_uses_the_setting_its_validation_search_cho
     lite = resolve("lite")
     assert lite.backbone == "mobilenet_v2" and lite.init == "imagenet"  # the only pretrained weights offline
     search = json.loads(files("aigfd_lite").joinpath("data/lite_pretext_search.json").read_text())
-    chosen = [r for r in search["rows"] if r["name"] == search["chosen"] and r["tasks"] == "exif+manipulation"]
-    assert chosen, "the search file names no chosen run"
+    from aigfd_lite.camera import SIMULATOR_VERSION
+
+    assert search["camera_simulator"] == SIMULATOR_VERSION, "the search ran on an older camera simulator"
+    chosen = [r for r in search["rows"] if r["name"] == search["chosen"] and r["tasks"] == "exif+manipulation"
+              and r.get("camera_simulator") == SIMULATOR_VERSION]
+    assert len(chosen) == 1, "the search file names no (or more than one) chosen run"
     for key in ("backbone", "init", "input_size", "epochs", "lr", "batch_size"):
         assert getattr(lite, key) == chosen[0][key], key
     assert chosen[0]["manipulation_form"] == "fidelity"  # the profile has no BCE switch: the search kept Eq. 5

@@ -12,6 +12,7 @@ from test_fdf import build_layout
 
 from aigfd_lite import resolve
 from aigfd_lite.blades import BladesConfig
+from aigfd_lite.camera import SIMULATOR_VERSION
 from aigfd_lite.long_runs import confirm_training
 from aigfd_lite.models import ExifManipNet
 from aigfd_lite.runs import TrainConfig, config_difference, data_identity
@@ -41,11 +42,12 @@ def test_data_identity_is_the_datas_not_the_paths(spellings):
     assert ids["other"] != ids["plain"]
 
 
-def test_lite_identity_is_the_corpus_key():
+def test_lite_identity_is_the_corpus_key_and_the_simulator():
     from aigfd_lite.faces import build_corpus
 
     cfg = resolve("lite")
-    assert data_identity(cfg) == f"lite-corpus:{build_corpus(cfg, progress=False).key}"
+    key = build_corpus(cfg, progress=False).key
+    assert data_identity(cfg) == f"lite-corpus:{key}+camera:{SIMULATOR_VERSION}"
 
 
 def test_config_difference_compares_identities_and_keeps_older_runs_by_path():

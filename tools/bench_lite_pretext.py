@@ -12,6 +12,9 @@ the table of every row so far and the choice the rule below makes:
     among the runs whose every EXIF head has a validation lower bound above 0.5, the highest validation
     manipulation balanced accuracy (ties: fewer CPU seconds).
 
+Only rows rendered by the current camera simulator (``camera_simulator`` = ``aigfd_lite.camera.SIMULATOR_VERSION``)
+take part in the choice; older rows stay in the table for the record.
+
 ``--ablations E1 E2 ...`` trains, at the chosen (or ``--candidate``) setting, the two Table III ablations of
 chapter 6 (EXIF only, manipulation only) for those epoch counts, to choose ``ablation_epochs``.
 
@@ -32,6 +35,7 @@ import pandas as pd
 import torch
 
 from aigfd_lite import resolve
+from aigfd_lite.camera import SIMULATOR_VERSION
 from aigfd_lite.faces import build_corpus
 from aigfd_lite.models import TAGS
 from aigfd_lite.pretext import PretextDataset, bootstrap_intervals, evaluate_pretext, tags_of
@@ -106,7 +110,8 @@ def run(name: str, overrides: dict, tasks: tuple[str, ...], val_fraction: float,
         wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
     result = evaluate_pretext(model, val_set, progress=False)
     intervals = bootstrap_intervals(result, n_resamples=300, seed=seed).set_index("metric")
-    row = {"name": name, "tasks": "+".join(tasks), "seed": seed, **{k: v for k, v in {**BASE, **overrides}.items()},
+    row = {"name": name, "tasks": "+".join(tasks), "seed": seed, "camera_simulator": SIMULATOR_VERSION,
+           **{k: v for k, v in {**BASE, **overrides}.items()},
            "manipulation_form": tcfg.manipulation_form, "variants_per_kind": tcfg.variants_per_kind,
            "fit_faces": len(fit_set.images), "val_faces": len(val_set.images), "steps": len(log),
            "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
@@ -118,7 +123,14 @@ def run(name: str, overrides: dict, tasks: tuple[str, ...], val_fraction: float,
     return row
 
 
+def current(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows trained on this camera simulator's renderings (rows before the column existed are version 1)."""
+    version = table["camera_simulator"] if "camera_simulator" in table else pd.Series(1, index=table.index)
+    return table[version.fillna(1).astype(int) == SIMULATOR_VERSION]
+
+
 def choose(table: pd.DataFrame) -> pd.Series | None:
+    table = current(table)
     both = table[table["tasks"] == "exif+manipulation"]
     ok = both[(both[[f"{t}_low" for t in TAGS]] > 0.5).all(axis=1)]
     if ok.empty:
@@ -166,8 +178,8 @@ def main() -> None:
                            args.val_fraction, args.seeds[0]))
     if args.table:
         table = recorded()
-        columns = ["name", "tasks", "seed", "steps", "train_wall_s", "train_cpu_s", "manip", "manip_low",
-                   "manip_auc", *[c for t in TAGS for c in (t, f"{t}_low")]]
+        columns = ["name", "camera_simulator", "tasks", "seed", "steps", "train_wall_s", "train_cpu_s", "manip",
+                   "manip_low", "manip_auc", *[c for t in TAGS for c in (t, f"{t}_low")]]
         with pd.option_context("display.width", 250, "display.max_columns", 30):
             print(table[columns].to_string(index=False))
         chosen = choose(table)
@@ -180,7 +192,8 @@ def main() -> None:
                     "faces); written by tools/bench_lite_pretext.py",
             "rule": RULE, "val_fraction": args.val_fraction, "base": BASE,
             "chosen": None if chosen is None else chosen["name"],
-            "not_run": sorted(set(CANDIDATES) - set(table["name"])),
+            "camera_simulator": SIMULATOR_VERSION,
+            "not_run": sorted(set(CANDIDATES) - set(current(table)["name"])),
             "rows": json.loads(table.to_json(orient="records"))})
 
 

@@ -71,6 +71,30 @@ def declared_parameters(notebook: Path) -> set[str]:
     raise SystemExit(f"{notebook.relative_to(ROOT)} has no cell tagged 'parameters'")
 
 
+def parameter_defaults(notebook: Path) -> dict:
+    """The literal values (numbers, strings, booleans, None, plain containers) the notebook's ``parameters`` cell
+    assigns; names assigned anything else are left out."""
+    nb = json.loads(notebook.read_text())
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            defaults = {}
+            for node in ast.parse("".join(cell["source"])).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    try:
+                        defaults[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        pass
+            return defaults
+    raise SystemExit(f"{notebook.relative_to(ROOT)} has no cell tagged 'parameters'")
+
+
+def to_inject(params: dict, declared: set[str], defaults: dict) -> dict:
+    """The parameters papermill should inject into one notebook: those it declares, minus those equal to its own
+    default (so the book built with the defaults shows no injected "# Parameters" cell repeating them)."""
+    return {k: v for k, v in params.items() if k in declared and not (k in defaults and defaults[k] == v
+                                                                       and type(defaults[k]) is type(v))}
+
+
 def parse_value(text: str):
     """papermill-style -p values: numbers and booleans become Python values, anything else stays a string."""
     try:
@@ -126,7 +150,7 @@ def execute(only: list[str], params: dict, kernel: str, build: Path = BUILD) -> 
     for stem in chosen:
         source = ROOT / "notebooks" / f"{stem}.ipynb"
         output = executed / f"{stem}.ipynb"
-        mine = {k: v for k, v in params.items() if k in declared[stem]}
+        mine = to_inject(params, declared[stem], parameter_defaults(source))
         print(f"[book] executing notebooks/{stem}.ipynb {mine or ''}", flush=True)
         start, cpu_start = time.perf_counter(), cpu_seconds()
         try:
