@@ -179,13 +179,16 @@ def data_identity(cfg: Any) -> str:
 def config_difference(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """The settings in which two runs differ (runtime fields ignored; a setting missing from either side counts
     as its default, so checkpoints written before a setting existed stay valid). When both sides carry a data
-    identity (``data_id``) it decides and ``data_root`` is not compared; a run stored before data identities
-    existed is compared by its ``data_root`` as it was then; when only the stored run has one (the data is not
+    identity (``data_id``) it decides and ``data_root`` is not compared; a full run stored before data identities
+    existed is compared by its ``data_root`` as it was then (a lite one is stale: the camera simulator that rendered
+    its faces may have changed since); when only the stored run has one (the data is not
     at hand now, so nothing could be trained), neither is compared."""
     defaults = TrainConfig().to_json()
     a, b = {**defaults, **stored}, {**defaults, **current}
     if a.get("data_id"):
         ignored = {"data_root"} if b.get("data_id") else {"data_root", "data_id"}
+    elif str(b.get("data_id") or "").startswith("lite-corpus:"):
+        ignored = set()  # a lite run stored without an identity saw older renderings; it retrains in minutes
     else:
         ignored = {"data_id"}
     ignored |= set(RUNTIME_FIELDS)

@@ -61,6 +61,15 @@ def test_config_difference_compares_identities_and_keeps_older_runs_by_path():
     assert "data_root" in config_difference(legacy, TrainConfig(data_root="/y", data_id="fdf:1").to_json())
 
 
+def test_a_lite_run_stored_without_an_identity_is_stale():
+    """Such a run was rendered by an older camera simulator (data_identity names its version now)."""
+    legacy = {k: v for k, v in TrainConfig().to_json().items() if k != "data_id"}
+    lite = TrainConfig(data_id=f"lite-corpus:abc+camera:{SIMULATOR_VERSION}").to_json()
+    assert "data_id" in config_difference(legacy, lite)
+    older = TrainConfig(data_id="lite-corpus:abc+camera:1").to_json()
+    assert "data_id" in config_difference(older, lite) and config_difference(lite, lite) == {}
+
+
 def store_finished_run(cfg, name="ours", **overrides):
     from aigfd_lite.runs import checkpoint_dir
 
