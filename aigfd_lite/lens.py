@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 
-NEUTRAL_FOCAL_MM = 50.0  # a "normal" lens: no distortion
+NEUTRAL_FOCAL_MM = 50.0  # a "normal" lens: no distortion, and the perspective the faces were shot with
 REFERENCE_WIDTH = 128  # effect sizes in pixels are given for a 128 px face and scale with the width
 
 

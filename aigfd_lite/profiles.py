@@ -57,6 +57,7 @@ class Profile:
     num_workers: int = 8
     max_train_items: Optional[int] = None  # cap on training faces (None: all)
     variants_per_kind: Optional[int] = None  # None: each item manipulated afresh; k: a seeded pool of k per face+kind
+    augment: Optional[str] = None  # None: training items as they are (the paper); "flip-shift": aigfd_lite.augment
     checkpoint_every_steps: int = 500
     checkpoint_every_epochs: int = 1  # lite: every few epochs (a lite epoch takes seconds, a checkpoint ~1 s)
     feature_dim: int = 768

@@ -92,6 +92,7 @@ class TrainConfig(RunConfigJSON):
     real_fraction: float = 0.5
     symmetric_resampling: bool = True
     simulate_camera: bool = True
+    augment: str | None = None  # None: items as they are (the paper); "flip-shift": see aigfd_lite.augment (lite)
     # full profile: "on-the-fly" (the paper; aigfd_lite.fdf_pretext) or "precomputed" (the published
     # face_dataaug_neg files, which bring back the resampling shortcut chapter 3 removes)
     manipulations: str = "on-the-fly"

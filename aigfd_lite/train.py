@@ -46,6 +46,7 @@ import pandas as pd
 import torch
 
 from .accumulation import resolve_accumulation, two_pass_backward
+from .augment import augmented
 from .data_loader import training_loader
 from .distributed import (Precision, barrier, broadcast_object, choose_precision, gather, init_from_env, prepare,
                           shutdown)
@@ -136,6 +137,7 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
         dataset = build_pretext_dataset(tcfg, "train")
         if procs.local_rank == 0:
             barrier()
+    dataset = augmented(dataset, tcfg.augment, tcfg.seed)  # unchanged when augment is None (the paper)
     if model is None:
         model = build_model(tcfg.init, tcfg.feature_dim, tcfg.tasks, seed=tcfg.seed, backbone=tcfg.backbone)
     steps_per_epoch = len(dataset) // tcfg.batch_size

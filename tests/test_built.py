@@ -129,6 +129,18 @@ def test_table2_has_the_papers_five_rows_and_says_which_of_ours_it_lacks():
                for k in rows)
 
 
+def test_paired_intervals_of_tables_2_and_3_cover_their_differences():
+    """Every generator has a per-generator comparison of ours with each other feature set (Table II) and of each
+    single task with both tasks (Table III), each an AUC difference with an ordered interval."""
+    metrics = _results("06_results")["metrics"]
+    generators = set(metrics["test_pairs_per_generator"])
+    table3 = metrics["table3_auc_minus_both"]
+    assert len(table3) == 2 * len(generators) and {k.split(" / ")[-1] for k in table3} == generators
+    for rows in (metrics["table2_auc_minus_ours"], table3):
+        for row in rows.values():
+            assert -1 <= row["low"] <= row["high"] <= 1 and -1 <= row["difference"] <= 1
+
+
 def test_default_detector_keeps_its_false_alarm_rate_on_unseen_real_faces():
     """Chapter 5's default detector (held-out calibration), scored on real faces used neither to fit nor to
     calibrate it: the share flagged is near the nominal 5 % (goal: 0.02-0.10)."""

@@ -166,8 +166,10 @@ def test_fetch_or_train_and_load_trained_use_the_profile_checkpoint_dir(tmp_path
     run.mkdir(parents=True)
     torch.manual_seed(1)
     stored = ExifManipNet(feature_dim=16, backbone=cfg.backbone)
-    torch.save({"config": TrainConfig.from_profile(cfg, feature_dim=16).to_json(), "model": stored.state_dict()},
-               run / "final.pt")
+    from aigfd_lite.train import with_data_identity
+
+    stored_cfg = with_data_identity(cfg, TrainConfig.from_profile(cfg, feature_dim=16))  # as train() stores it
+    torch.save({"config": stored_cfg.to_json(), "model": stored.state_dict()}, run / "final.pt")
     (run / "log.csv").write_text("step,loss\n1,2.0\n")
     calls = []
     monkeypatch.setattr("aigfd_lite.train.train", lambda *a, **k: calls.append(a) or (None, None))

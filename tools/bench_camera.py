@@ -71,6 +71,7 @@ def main() -> None:
 
     med = {t: q[1] for t, q in camera.PAPER_QUARTILES.items()}
     effects = {
+        "perspective (20 mm)": lambda: camera.perspective(img, 20.0),
         "radial_distortion (20 mm)": lambda: camera.radial_distortion(img, 20.0),
         "defocus_background (F2.8)": lambda: camera.defocus_background(img, 2.8),
         "motion_blur (1/60 s)": lambda: camera.motion_blur(img, 1 / 60, rng),
