@@ -65,8 +65,9 @@ def test_full_keeps_resnet50_and_lite_uses_the_setting_its_validation_search_cho
 
     assert search["camera_simulator"] == SIMULATOR_VERSION, "the search ran on an older camera simulator"
     chosen = [r for r in search["rows"] if r["name"] == search["chosen"] and r["tasks"] == "exif+manipulation"
-              and r.get("camera_simulator") == SIMULATOR_VERSION]
-    assert len(chosen) == 1, "the search file names no (or more than one) chosen run"
+              and r.get("camera_simulator") == SIMULATOR_VERSION and r["seed"] == lite.seed]
+    assert len(chosen) == 1, "the search file names no (or more than one) chosen run at the profile's seed"
     for key in ("backbone", "init", "input_size", "epochs", "lr", "batch_size"):
         assert getattr(lite, key) == chosen[0][key], key
+    assert lite.augment == chosen[0].get("augment")  # None unless the search chose an augmentation
     assert chosen[0]["manipulation_form"] == "fidelity"  # the profile has no BCE switch: the search kept Eq. 5
