@@ -71,3 +71,18 @@ def test_full_keeps_resnet50_and_lite_uses_the_setting_its_validation_search_cho
         assert getattr(lite, key) == chosen[0][key], key
     assert lite.augment == chosen[0].get("augment")  # None unless the search chose an augmentation
     assert chosen[0]["manipulation_form"] == "fidelity"  # the profile has no BCE switch: the search kept Eq. 5
+
+
+def test_the_ledger_of_test_face_scorings_is_complete_and_consistent():
+    """Chapter 4 prints every earlier look at its held-out faces from this file: each needs its setting, what it
+    measured (value and lower bound, lower bound below the value) and what followed from it."""
+    import json
+    from importlib.resources import files
+
+    ledger = json.loads(files("aigfd_lite").joinpath("data/test_face_scorings.json").read_text())["scorings"]
+    assert ledger, "no earlier scoring recorded"
+    for look in ledger:
+        assert look["setting"] and look["source"] and look["what_followed"]
+        for metric in ("manip", "aperture", "exposure_time", "focal_length", "iso"):
+            assert 0 <= look[f"{metric}_low"] <= look[metric] <= 1, (look["setting"], metric)
+        assert look["manip"] <= look["manip_high"]
