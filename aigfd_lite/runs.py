@@ -159,8 +159,8 @@ def data_identity(cfg: Any) -> str:
     (:attr:`aigfd_lite.fdf.FDFLayout.data_hash`: names, photo ids, tags, boxes and the index's settings) when
     ``cfg.data_root`` is set, else ``"lite-corpus:<key>+camera:<v>"``, the lite corpus's key
     (:func:`aigfd_lite.faces.corpus_key`: every corpus setting and source version) and the camera simulator's
-    :data:`~aigfd_lite.camera.SIMULATOR_VERSION` (its renderings are part of what a lite run sees). ``cfg`` is a :class:`~aigfd_lite.profiles.Profile` (the corpus's
-    settings live there). The same folder reached through a trailing slash or a symlink gives the same identity.
+    :data:`~aigfd_lite.camera.SIMULATOR_VERSION` (its renderings are part of what a lite run sees). ``cfg`` is a
+    :class:`~aigfd_lite.profiles.Profile` (the corpus's settings live there). The same folder reached through a trailing slash or a symlink gives the same identity.
     None when ``data_root`` holds no training data (e.g. only the test sets, beside a finished run's checkpoint)."""
     if getattr(cfg, "data_root", None):
         from .fdf import FDFLayout
@@ -182,8 +182,8 @@ def config_difference(stored: dict[str, Any], current: dict[str, Any]) -> dict[s
     as its default, so checkpoints written before a setting existed stay valid). When both sides carry a data
     identity (``data_id``) it decides and ``data_root`` is not compared; a full run stored before data identities
     existed is compared by its ``data_root`` as it was then (a lite one is stale: the camera simulator that rendered
-    its faces may have changed since); when only the stored run has one (the data is not
-    at hand now, so nothing could be trained), neither is compared."""
+    its faces may have changed since); when only the stored run has one (the data is not at hand now, so nothing
+    could be trained), neither is compared."""
     defaults = TrainConfig().to_json()
     a, b = {**defaults, **stored}, {**defaults, **current}
     if a.get("data_id"):

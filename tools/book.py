@@ -60,32 +60,32 @@ def paired(stem: str) -> bool:
     return (ROOT / "notebooks" / f"{stem}.ipynb").is_file()
 
 
-def declared_parameters(notebook: Path) -> set[str]:
-    """Names assigned in the notebook's cell tagged ``parameters``."""
+def _parameters_cell(notebook: Path) -> ast.Module:
+    """The parsed source of the notebook's cell tagged ``parameters``."""
     nb = json.loads(notebook.read_text())
     for cell in nb["cells"]:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
-            tree = ast.parse("".join(cell["source"]))
-            return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
-                    if isinstance(t, ast.Name)}
+            return ast.parse("".join(cell["source"]))
     raise SystemExit(f"{notebook.relative_to(ROOT)} has no cell tagged 'parameters'")
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged ``parameters``."""
+    return {t.id for node in _parameters_cell(notebook).body if isinstance(node, ast.Assign) for t in node.targets
+            if isinstance(t, ast.Name)}
 
 
 def parameter_defaults(notebook: Path) -> dict:
     """The literal values (numbers, strings, booleans, None, plain containers) the notebook's ``parameters`` cell
     assigns; names assigned anything else are left out."""
-    nb = json.loads(notebook.read_text())
-    for cell in nb["cells"]:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            defaults = {}
-            for node in ast.parse("".join(cell["source"])).body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    try:
-                        defaults[node.targets[0].id] = ast.literal_eval(node.value)
-                    except ValueError:
-                        pass
-            return defaults
-    raise SystemExit(f"{notebook.relative_to(ROOT)} has no cell tagged 'parameters'")
+    defaults = {}
+    for node in _parameters_cell(notebook).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                defaults[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    return defaults
 
 
 def to_inject(params: dict, declared: set[str], defaults: dict) -> dict:
