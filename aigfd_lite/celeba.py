@@ -131,6 +131,17 @@ def _settings(cfg, crop: str, photos_id: str) -> dict:
             "max_pad_fraction": faces.MAX_PAD_FRACTION}
 
 
+def celeba_key(cfg, crop: str = "detector", folder: str | Path | None = None) -> str:
+    """The crops' identity (their cache folder's name) without building them: the hash of the photos' identity,
+    the crop settings and :data:`CELEBA_VERSION`."""
+    _, photos_id = _photos(cfg, None if folder is None else Path(folder))
+    return _key(_settings(cfg, crop, photos_id))
+
+
+def _key(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _choose_box(image: np.ndarray, cfg, crop: str, note) -> Optional[tuple[tuple[int, int, int, int], float]]:
     """The box to crop, or None after noting why the photo is skipped."""
     from . import faces
@@ -170,7 +181,7 @@ def celeba_faces(cfg, crop: str = "detector", *, folder: str | Path | None = Non
         raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
     paths, photos_id = _photos(cfg, None if folder is None else Path(folder))
     settings = _settings(cfg, crop, photos_id)
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    key = _key(settings)
     target = cfg.cache_path() / "celeba" / key
     if cache and (target / "faces.npz").is_file() and (target / "manifest.json").is_file():
         try:
