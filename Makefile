@@ -51,9 +51,10 @@ $(IMGAUG_REF): $(IMGAUG_STAMP) tools/imgaug_reference.py
 
 imgaug-reference: $(IMGAUG_REF)  ## imgaug's PiecewiseAffine outputs for fixed seeds, written by the side environment
 
-data: install  ## fetch the lite data into ~/.cache/aigfd_lite (or $AIGFD_CACHE), verified by sha256, and build the face corpus
+data: install  ## fetch the lite data into ~/.cache/aigfd_lite (or $AIGFD_CACHE), verified by sha256, and build the face corpus and the CelebA crops
 	$(PY) -m aigfd_lite.fetch
 	$(PY) -m aigfd_lite.faces
+	$(PY) -m aigfd_lite.celeba
 
 notebooks: data  ## execute the notebooks with papermill into _build/executed/ (PROFILE, DATA_ROOT, PARAMS pass through)
 	$(PY) tools/book.py execute $(NB_PARAMS)

@@ -229,3 +229,23 @@ def celeba_faces(cfg, crop: str = "detector", *, folder: str | Path | None = Non
                     "files": result.files, "log": log}
             (staging / "manifest.json").write_text(json.dumps(meta, indent=1))
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m aigfd_lite.celeba [--profile lite] [--crop detector]``: build (or load) the crops; ``make data``."""
+    import argparse
+
+    from .profiles import resolve
+
+    parser = argparse.ArgumentParser(description="Crop the lite CelebA faces into the data cache.")
+    parser.add_argument("--profile", default="lite")
+    parser.add_argument("--crop", default="detector", choices=CROPS)
+    args = parser.parse_args(argv)
+    result = celeba_faces(resolve(args.profile), args.crop, progress=False)
+    parts = {name: len(part) for name, part in result.splits().items()}
+    print(f"{len(result)} CelebA faces kept, skipped {result.skips}, parts {parts}, cache key {result.key}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
