@@ -82,8 +82,8 @@ class Float:
             if isinstance(value, str):
                 try:
                     float(value)
-                    hint = ("; it is text: in YAML write 1.0e-4, not 1e-4 (PyYAML reads that as a string), "
-                            "or pass a JSON string")
+                    hint = ("; it is text: in YAML write 1.0e-4, not 1e-4 (PyYAML reads that as a string), or "
+                            "pass a JSON string" if "e" in value.lower() else "; it is text: write it unquoted")
                 except ValueError:
                     pass
             raise ProfileError(f"setting {name!r} = {_show(value)}: allowed is {self.allowed()}{hint}")
@@ -194,7 +194,14 @@ class Tuple:
             raise ProfileError(f"setting {name!r} = {_show(value)}: allowed is {self.allowed()}")
         if self.length is not None and len(value) != self.length:
             raise ProfileError(f"setting {name!r} = {value!r} has {len(value)} items: allowed is {self.allowed()}")
-        return tuple(self.item.check(f"{name}[{i}]", v) for i, v in enumerate(value))
+        items = []
+        for i, v in enumerate(value):
+            try:
+                items.append(self.item.check(f"{name}[{i}]", v))
+            except ProfileError as err:
+                raise ProfileError(f"setting {name!r} = {value!r}: item {i} is {_show(v)}; allowed is "
+                                   f"{self.allowed()}") from err
+        return tuple(items)
 
 
 @dataclass(frozen=True)
