@@ -4,6 +4,11 @@ Every notebook's ``parameters`` cell holds only plain values (``profile`` and a 
 :func:`resolve`, so a papermill rerun with ``-p profile full`` changes everything consistently (see the README and
 chapter 0). ``lite`` runs offline on 2 CPU cores in minutes on the faces that package registries ship; ``full`` is
 the paper's data and settings on a GPU (Colab).
+
+Every setting has a type and a range or a set of choices (:data:`SPECS`, rules in :mod:`aigfd_lite.specs`):
+:func:`resolve` refuses a wrong value with a :class:`ProfileError` that names the setting, the value and what is
+allowed, and, given a chapter's ``needs``, checks its data and downloads before any expensive step
+(:mod:`aigfd_lite.inputs`).
 """
 from __future__ import annotations
 
