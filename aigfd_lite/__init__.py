@@ -3,6 +3,7 @@
 Modules are named after the paper's concepts; each docstring names the chapter that teaches it.
 """
 from .profiles import PROFILES, Profile, resolve
+from .specs import ProfileError, parse_bool, parse_mapping
 
 __version__ = "0.1.0"
-__all__ = ["PROFILES", "Profile", "resolve", "__version__"]
+__all__ = ["PROFILES", "Profile", "ProfileError", "parse_bool", "parse_mapping", "resolve", "__version__"]

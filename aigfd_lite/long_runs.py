@@ -85,6 +85,9 @@ def confirm_training(cfg: Any, runs: Optional[Mapping[str, Mapping[str, Any]]] =
     from .runs import TrainConfig, checkpoint_dir
     from .train import with_data_identity
 
+    from .specs import parse_bool
+
+    start = parse_bool(parameter, start)  # papermill's -p passes `true` as text: a typo must not start hours
     runs = {"ours": {}} if runs is None else runs
     rows, n_items, identities = [], None, {}
     for name, kwargs in runs.items():

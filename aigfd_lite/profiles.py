@@ -4,6 +4,11 @@ Every notebook's ``parameters`` cell holds only plain values (``profile`` and a 
 :func:`resolve`, so a papermill rerun with ``-p profile full`` changes everything consistently (see the README and
 chapter 0). ``lite`` runs offline on 2 CPU cores in minutes on the faces that package registries ship; ``full`` is
 the paper's data and settings on a GPU (Colab).
+
+Every setting has a type and a range or a set of choices (:data:`SPECS`, rules in :mod:`aigfd_lite.specs`):
+:func:`resolve` refuses a wrong value with a :class:`ProfileError` that names the setting, the value and what is
+allowed, and, given a chapter's ``needs``, checks its data and downloads before any expensive step
+(:mod:`aigfd_lite.inputs`).
 """
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
+
+from .specs import Bool, Choice, Dict, Float, Folder, Int, OrNone, ProfileError, Tuple, parse_mapping
 
 
 @dataclass(frozen=True)
@@ -136,18 +143,98 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def resolve(profile: str, **overrides: Any) -> Profile:
-    """Return the :class:`Profile` named ``profile`` with ``overrides`` applied.
+#: What each setting may hold (:mod:`aigfd_lite.specs`): one entry per :class:`Profile` field, checked when the
+#: module is imported, so a new field without a spec fails at once. A choice names the module constant it mirrors.
+SPECS: dict[str, Any] = {
+    "seed": Int(0, 2**32 - 1),
+    "device": Choice(("cpu", "cuda", "auto")),
+    "data_root": OrNone(Folder(must_exist=True)),
+    "cache_dir": OrNone(Folder()),
+    "pair_batch_size": Int(2),  # a pair needs two photos
+    "thurstone": Choice(("paper", "code")),
+    "ranker_steps": Int(1),
+    "ranker_batch": Int(2),
+    "landmark_backend": Choice(("dlib", "fan"), owner="aigfd_lite.landmarks:BACKENDS"),
+    "face_size": Int(1),
+    "crop_scale": Float(1.0),  # the detector box is enlarged, never shrunk
+    "min_face_px": Int(1),
+    "real_fraction": Float(0.0, 1.0),
+    "symmetric_resampling": Bool(),
+    "simulate_camera": Bool(),
+    "manipulations": Choice(("on-the-fly", "precomputed"), owner="aigfd_lite.fdf_pretext:MANIPULATION_SOURCES"),
+    "init": Choice(("random", "imagenet", "exif-lan", "released"), or_file=True),
+    "backbone": Choice(("resnet50", "mobilenet_v2"), owner="aigfd_lite.models:BACKBONES"),
+    "input_size": Int(1),
+    "batch_size": Int(2),  # Eq. 1-3 rank pairs within a batch
+    "accumulation_steps": Choice(("auto",), or_int=Int(1)),
+    "epochs": Int(1),
+    "lr": Float(0.0, open_min=True),
+    "weight_decay": Float(0.0),
+    "betas": Tuple(Float(0.0, 1.0, open_max=True), length=2),
+    "eps": Float(0.0, open_min=True),
+    "num_workers": Int(0),
+    "max_train_items": OrNone(Int(1)),
+    "variants_per_kind": OrNone(Int(1)),
+    "augment": Choice((None, "flip-shift"), owner="aigfd_lite.augment:AUGMENTATIONS"),
+    "checkpoint_every_steps": Int(1),
+    "checkpoint_every_epochs": Int(1),
+    "feature_dim": Int(1),
+    "gmm_components": Int(1),
+    "gmm_k_candidates": Tuple(Int(1)),
+    "false_alarm": Float(0.0, 1.0, open_min=True, open_max=True),
+    "gmm_threshold_rule": Choice(("split-conformal", "train-quantile"),
+                                 owner="aigfd_lite.detector:THRESHOLD_RULES"),
+    "gmm_calibration_fraction": Float(0.0, 1.0, open_min=True, open_max=True),
+    "gmm_random_state": Int(0, 2**32 - 1),
+    "n_gmm_fit": Int(1),
+    "n_test_per_generator": Int(1),
+    "test_seed": Int(0, 2**32 - 1),
+    "test_size": Int(1),
+    "tsne_points": Int(1),
+    "gmm_reg_covar": Float(0.0),
+    "gmm_pca_components": OrNone(Int(1)),
+    "ablation_epochs": OrNone(Int(1)),
+    "extra": Dict(),
+}
+_FIELDS = [f.name for f in dataclasses.fields(Profile) if f.name != "name"]
+if set(SPECS) != set(_FIELDS):
+    raise RuntimeError(f"aigfd_lite.profiles.SPECS and Profile disagree: {sorted(set(SPECS) ^ set(_FIELDS))}")
 
-    Overrides whose value is ``None`` or ``""`` are ignored, so a notebook can pass its knobs through unchanged.
-    An unknown profile or an unknown setting raises a ``ValueError`` that lists the valid names.
+
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` for setting ``name`` as the profile stores it (a list becomes a tuple), or a :class:`ProfileError`
+    that names the setting, the value and what is allowed."""
+    return SPECS[name].check(name, value)
+
+
+def resolve(profile: str, *, settings: Any = None, needs: Sequence[str] = (), **overrides: Any) -> Profile:
+    """Return the :class:`Profile` named ``profile`` with ``settings`` and ``overrides`` applied, every value checked.
+
+    ``overrides`` are a notebook's own knobs: a value of ``None`` or ``""`` is ignored, so a notebook can pass them
+    through unchanged. ``settings`` is the notebook's ``settings`` parameter: a mapping of setting names to values,
+    or its JSON/YAML text (papermill's ``-p settings '{"epochs": 1}'``); its values apply as given, ``None``
+    included. A setting given both ways must agree. ``needs``: what the chapter reads (``"data_root"``,
+    ``"training"``, ``"test"``, ``"landmarks"``), checked by :func:`aigfd_lite.inputs.require` before any expensive
+    step. Raises :class:`ProfileError` (a ``ValueError``) for an unknown profile or setting, or a value of the wrong
+    type or out of range (:data:`SPECS`), and the errors of :mod:`aigfd_lite.inputs` for missing inputs.
     """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
-    known = {f.name for f in dataclasses.fields(Profile)} - {"name"}
-    unknown = sorted(set(overrides) - known)
+    if not isinstance(profile, str) or profile not in PROFILES:
+        raise ProfileError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
+    given = parse_mapping("settings", settings)
+    knobs = {k: v for k, v in overrides.items() if v is not None and not (isinstance(v, str) and v == "")}
+    unknown = sorted((set(given) | set(overrides)) - set(SPECS))
     if unknown:
-        raise ValueError(f"unknown setting(s) {unknown} for profile {profile!r}; known settings: {sorted(known)}")
-    values = dict(PROFILES[profile])
-    values.update({k: v for k, v in overrides.items() if v is not None and v != ""})
-    return Profile(name=profile, **values)
+        raise ProfileError(f"unknown setting(s) {unknown} for profile {profile!r}; known settings: {sorted(SPECS)}")
+    values = {k: check_setting(k, v) for k, v in {**PROFILES[profile], **knobs}.items()}
+    for key, value in given.items():
+        value = check_setting(key, value)
+        if key in knobs and values[key] != value:
+            raise ProfileError(f"setting {key!r} is given twice, {values[key]!r} as a parameter and {value!r} "
+                               f"in settings: set it once")
+        values[key] = value
+    cfg = Profile(name=profile, **values)
+    if needs:
+        from .inputs import require
+
+        require(cfg, needs)
+    return cfg

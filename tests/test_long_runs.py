@@ -20,7 +20,7 @@ def test_estimate_scales_with_faces_epochs_and_pixels():
 
 
 def test_a_long_run_needs_the_parameter_and_a_finished_one_does_not(spellings, monkeypatch, capsys):
-    cfg = resolve("full", data_root=spellings["plain"], epochs=100_000, batch_size=1)  # 3 faces x 1e5 epochs
+    cfg = resolve("full", data_root=spellings["plain"], epochs=100_000, batch_size=2)  # 3 faces x 1e5 epochs
     with pytest.raises(LongRunNotStarted, match=r"start_training = True"):
         confirm_training(cfg, start=False)
     assert "estimated GPU time" in capsys.readouterr().out

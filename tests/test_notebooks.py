@@ -66,7 +66,7 @@ def test_notebook_shape(path):
     assert re.search(r"resolve\(\s*profile", setup), f"{path.name}: third code cell must call resolve(profile, ...)"
     # Any other Profile setting reaches resolve through one plain parameter (the CI rehearsal's tiny sizes).
     assert values.get("settings") == {}, f"{path.name}: parameters cell must declare settings = {{}}"
-    assert re.search(r"resolve\(\s*profile[^)]*\*\*settings\)", setup), f"{path.name}: resolve(..., **settings)"
+    assert re.search(r"resolve\(\s*profile[^)]*settings=settings", setup), f"{path.name}: resolve(..., settings=settings)"
     # Results are data: the notebook saves its measured numbers under its own stem.
     source = "".join("".join(c["source"]) for c in cells)
     assert f'save_results("{path.stem}"' in source

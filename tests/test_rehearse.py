@@ -18,11 +18,12 @@ STEMS = [s for s in book.toc_stems() if book.paired(s)]
 
 
 def test_every_notebook_takes_the_settings_and_the_full_profile(tmp_path):
+    (tmp_path / "x.pth").touch()  # resolve checks that an init path names a file
     params = rehearse.parameters({"root": tmp_path, "released": tmp_path / "x.pth"})
     declared = {s: book.declared_parameters(ROOT / "notebooks" / f"{s}.ipynb") for s in STEMS}
     assert all({"profile", "settings"} <= names for names in declared.values())
     assert set(params) <= set().union(*declared.values())  # book.execute would refuse the others
-    cfg = resolve(params["profile"], **params["settings"])  # every tiny setting is a Profile field
+    cfg = resolve(params["profile"], settings=params["settings"])  # every tiny setting is a Profile field
     assert cfg.name == "full" and cfg.init == str(tmp_path / "x.pth") and cfg.landmark_backend == "dlib"
     assert cfg.ablation_epochs is None  # chapter 6 then reuses chapter 4's run, as in full
     fields = {f.name for f in dataclasses.fields(BladesConfig)}
