@@ -97,7 +97,7 @@ def _bundle(args, stdout: TextIO, stderr: TextIO) -> int:
     try:
         cfg = resolve(args.profile, data_root=args.data_root)
         folder = build_bundle(cfg, args.run_name, args.out)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, FileExistsError) as err:
         stderr.write(f"aigfd bundle: {err}\n")
         return EXIT_USAGE
     except ValueError as err:
