@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aigfd_lite.imageio import WHITE, UnreadableImage, image_files, load_rgb, read_image
+from aigfd_lite.imageio import WHITE, UnreadableImage, load_rgb, read_image
 
 
 def _bomb_png(path: Path, width: int = 20_000, height: int = 20_000) -> Path:
@@ -133,11 +133,3 @@ def test_bomb_between_one_and_two_times_the_limit_is_refused_too(tmp_path, monke
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 60)  # 100 pixels: Pillow alone would only warn
     with pytest.raises(UnreadableImage, match="decompression bomb"):
         load_rgb(tmp_path / "a.png")
-
-
-def test_image_files_walks_folders_recursively(tmp_path):
-    (tmp_path / "b" / "c").mkdir(parents=True)
-    for rel in ("a.jpg", "b/x.PNG", "b/c/y.webp", "b/notes.txt"):
-        (tmp_path / rel).write_bytes(b"x")
-    found = [p.relative_to(tmp_path).as_posix() for p in image_files([tmp_path, tmp_path / "b" / "notes.txt"])]
-    assert found == ["a.jpg", "b/x.PNG", "b/c/y.webp", "b/notes.txt"]
