@@ -205,7 +205,7 @@ def overlap_report(part: str, train: Sequence[Path], test: Sequence[Path]) -> Pa
     from .overlap import shared_files
 
     pairs = shared_files(train, test)
-    r = PartReport(part, True, present=len(train), checked=len(train) + len(test), overlap=len(pairs))
+    r = PartReport(part, True, present=len(train), overlap=len(pairs))  # checked: decoded files only (none here)
     r.note = (f"OVERLAP: {len(pairs)} training file(s) also in the test sets (same file or same bytes), e.g. "
               f"{pairs[0][0]} = {pairs[0][1]}" if pairs else "no file shared (compared by file and sha256)")
     return r
