@@ -23,7 +23,7 @@ from typing import Iterable, Iterator, Optional
 import numpy as np
 
 from .imageio import UnreadableImage, read_image
-from .inputs import Skipped, image_files
+from .score_paths import Skipped, image_files
 
 ROW_KEYS = ("file", "face", "box", "log_likelihood", "threshold", "verdict", "error", "note")
 HOG_WINDOW_PX = 80  # dlib's HOG finds faces down to its 80 px window, half that per upsampling

@@ -4,7 +4,7 @@ from __future__ import annotations
 import errno
 import os
 
-from aigfd_lite.inputs import Skipped, image_files
+from aigfd_lite.score_paths import Skipped, image_files
 
 
 def _walked(tmp_path, paths):
