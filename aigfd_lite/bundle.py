@@ -8,7 +8,8 @@ A bundle holds
   Cholesky factors of the precisions, the PCA projection when the profile uses one, and the training scores;
 * ``bundle.json``: the format version, the network's settings (``backbone``, ``feature_dim``, ``tasks``), the
   detector's parameters and threshold, the preprocessing (face detection, crop, input size), where it came from
-  (profile, run, training settings) and the sha256 of both tensor files.
+  (profile, run, training settings), the sha256 of both tensor files and of its own content
+  (:mod:`.bundle_format` checks every field on load).
 
 :func:`write_bundle` writes one atomically, :func:`load_bundle` checks and reads it back (:class:`BundleError`, with
 a message saying what is wrong, for a missing, incomplete, tampered or foreign folder), and :func:`build_bundle`
@@ -27,16 +28,13 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .bundle_format import (FILES, FORMAT, HASH_FIELD, OLD_FORMATS, VERDICTS, BundleError, content_hash,
+                            validate_arrays, validate_meta)
 from .fetch import sha256_of
-from .results import staged_folder
+from .results import _plain, check_replaceable, staged_folder
 
-FORMAT = "aigfd-bundle/1"
-FILES = ("bundle.json", "model.safetensors", "detector.safetensors")
+__all__ = ["FILES", "FORMAT", "Bundle", "BundleError", "Preprocessing", "build_bundle", "load_bundle", "write_bundle"]
 DEFAULT_BACKBONE = "resnet50"  # the network of chapter 4 unless the run's settings name another
-
-
-class BundleError(ValueError):
-    """A bundle folder that is missing, incomplete, altered or not a bundle; the message says which and how to fix."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +115,7 @@ def write_bundle(folder: str | Path, model, detector, preprocessing: Preprocessi
     folder = Path(folder)
     settings = {"backbone": DEFAULT_BACKBONE, **model_settings}
     settings["tasks"] = list(settings["tasks"])
-    with staged_folder(folder) as staging:
+    with staged_folder(folder, marker="bundle.json", what="bundle") as staging:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_torch(state, str(staging / "model.safetensors"))
         save_numpy(_detector_arrays(detector), str(staging / "detector.safetensors"))
@@ -128,12 +126,14 @@ def write_bundle(folder: str | Path, model, detector, preprocessing: Preprocessi
             "model": settings,
             "detector": {"class": "GMMDetector", "params": params, "threshold": float(detector.threshold_),
                          "n_features_in": int(detector.n_features_in_)},
-            "preprocessing": dataclasses.asdict(preprocessing),
-            "verdicts": {"at_or_above_threshold": "photograph", "below_threshold": "ai-generated"},
-            "source": source or {},
+            "preprocessing": _plain(dataclasses.asdict(preprocessing)),
+            "verdicts": dict(VERDICTS),
+            "source": _plain(source or {}),  # NaN -> null: bundle.json is strict JSON
             "sha256": {name: sha256_of(staging / name) for name in FILES[1:]},
         }
-        (staging / "bundle.json").write_text(json.dumps(meta, indent=1))
+        meta[HASH_FIELD] = content_hash(meta)
+        validate_meta(meta)  # a bundle this writes is one load_bundle accepts
+        (staging / "bundle.json").write_text(json.dumps(meta, indent=1, allow_nan=False))
     return folder
 
 
@@ -148,6 +148,10 @@ def _rebuild_model(settings: dict):
         raise BundleError(f"the bundle's network uses backbone {backbone!r}, which this version of aigfd_lite "
                           "cannot build; update the package")
     return build_model(**kwargs)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not strict JSON")
 
 
 def load_bundle(folder: str | Path | None = None) -> Bundle:
@@ -165,24 +169,32 @@ def load_bundle(folder: str | Path | None = None) -> Bundle:
     if missing:
         raise BundleError(f"{folder} is not a complete bundle (missing {', '.join(missing)}): {how}")
     try:
-        meta = json.loads((folder / "bundle.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        meta = json.loads((folder / "bundle.json").read_text(), parse_constant=_refuse_constant)
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # JSONDecodeError is a ValueError
         raise BundleError(f"{folder}/bundle.json is unreadable ({err}): {how}") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else None
+    found = meta.get("format") if isinstance(meta, dict) else None
+    if found in OLD_FORMATS:
+        raise BundleError(f"{folder} holds format {found!r}, written by an older aigfd_lite (its bundle.json is not "
+                          f"hash-protected): rebuild it with `aigfd bundle` or rerun chapter 9")
+    if found != FORMAT:
         raise BundleError(f"{folder} holds format {found!r}, not {FORMAT!r}: {how}")
+    try:
+        validate_meta(meta)
+    except BundleError as err:
+        raise BundleError(f"{folder}: {err}: {how}") from None
     for name in FILES[1:]:
-        if sha256_of(folder / name) != meta.get("sha256", {}).get(name):
+        if sha256_of(folder / name) != meta["sha256"][name]:
             raise BundleError(f"{folder}/{name} does not match the sha256 in bundle.json (altered or damaged): {how}")
     try:
         model = _rebuild_model(meta["model"])
         model.load_state_dict(load_torch(str(folder / "model.safetensors")), strict=True)
         det = meta["detector"]
-        detector = _detector_from_arrays(load_numpy(str(folder / "detector.safetensors")), det["params"],
-                                         float(det["threshold"]), int(det["n_features_in"]))
+        arrays = load_numpy(str(folder / "detector.safetensors"))
+        validate_arrays(arrays, meta)
+        detector = _detector_from_arrays(arrays, det["params"], float(det["threshold"]), int(det["n_features_in"]))
         preprocessing = Preprocessing(**meta["preprocessing"])
-    except BundleError:
-        raise
+    except BundleError as err:
+        raise BundleError(f"{folder}: {err}: {how}") from None
     except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as err:
         raise BundleError(f"{folder} is damaged or from another version ({type(err).__name__}: {err}): {how}") from err
     return Bundle(model.eval(), detector, preprocessing, meta, folder)
@@ -230,6 +242,7 @@ def build_bundle(cfg, run_name: str = "ours", folder: str | Path | None = None, 
     from .models import extract_features
     from .train import checkpoint_dir, load_trained
 
+    folder = check_replaceable(folder or default_dir(), "bundle.json", "bundle")  # before minutes of work
     model = load_trained(cfg, run_name)
     config = dict(getattr(model, "train_config", {}) or {})
     if detector is None:
@@ -241,5 +254,5 @@ def build_bundle(cfg, run_name: str = "ours", folder: str | Path | None = None, 
                 "tasks": list(config.get("tasks", ["exif", "manipulation"]))}
     source = {"profile": cfg.name, "run_name": run_name, "checkpoint": str(checkpoint_dir(cfg.name, run_name)),
               "train_config": config}
-    return write_bundle(folder or default_dir(), model, detector, preprocessing_of(cfg),
+    return write_bundle(folder, model, detector, preprocessing_of(cfg),
                         model_settings=settings, source=source)

@@ -1,10 +1,12 @@
 """The ``aigfd`` command (also ``python -m aigfd_lite.cli``): ``aigfd score`` and ``aigfd bundle`` (chapter 9).
 
 ``aigfd score PATH... [--bundle DIR] [--format table|csv|json] [--out FILE]`` prints one row per face: file, face
-index, box (x0, y0, x1, y1 in the photo's pixels), log-likelihood, threshold and verdict ("photograph" or
-"ai-generated"); a file that cannot be read, or holds no scorable face, gets one row with an ``error``. Exit status:
-0 when every input was read, 1 when at least one could not be read, 2 for a usage error or a missing or damaged
-bundle. No traceback is printed for a bad input.
+index, box (x0, y0, x1, y1 in the photo's pixels), log-likelihood, threshold, verdict ("photograph" or
+"ai-generated"), error and note; a file or folder that cannot be read, or a file with no scorable face, gets one
+row with an ``error``; a ``note`` says what limits a row (see :mod:`aigfd_lite.score`). Exit status: 0 when every
+input was read, 1 when at least one file or folder could not be read, 2 for a usage error, a missing or damaged
+bundle or an ``--out`` that cannot be written (checked before scoring). No traceback is printed for a bad input;
+``--format json`` is strict JSON.
 
 ``aigfd bundle [--profile lite] [--run-name ours] [--out DIR]`` fits chapter 5's detector on a finished training
 run and writes the bundle (default ``_build/bundle``).
@@ -15,7 +17,9 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence, TextIO
 
@@ -37,7 +41,7 @@ def _cell(key: str, value) -> str:
 def format_rows(rows: list[dict], fmt: str) -> str:
     """The rows as an aligned text table, CSV (box as "x0 y0 x1 y1") or a JSON list of objects."""
     if fmt == "json":
-        return json.dumps([{k: r[k] for k in ROW_KEYS} for r in rows], indent=1) + "\n"
+        return json.dumps([{k: r[k] for k in ROW_KEYS} for r in rows], indent=1, allow_nan=False) + "\n"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -52,15 +56,16 @@ def format_rows(rows: list[dict], fmt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(text: str, out: str | None, stdout: TextIO) -> None:
-    if out is None:
-        stdout.write(text)
-        return
+def _reserve(out: str) -> Path:
+    """A temporary file beside ``out`` (proof that it can be written, before minutes of scoring); it replaces
+    ``out`` at the end, or is removed."""
     path = Path(out)
+    if path.is_dir():
+        raise IsADirectoryError(f"{out} is a folder; name a file")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(tmp)
 
 
 def _score(args, stdout: TextIO, stderr: TextIO) -> int:
@@ -73,20 +78,38 @@ def _score(args, stdout: TextIO, stderr: TextIO) -> int:
         return EXIT_USAGE
     from .landmarks import LandmarkBackendUnavailable
 
-    stats = ScoreStats()
+    tmp = None
     try:
-        rows = list(score_files(args.paths, bundle, stats, face_detector=args.face_detector))
-    except LandmarkBackendUnavailable as err:
-        stderr.write(f"aigfd score: --face-detector fan: {err}\n")
-        return EXIT_USAGE
-    try:
-        _write(format_rows(rows, args.format), args.out, stdout)
-    except OSError as err:
-        stderr.write(f"aigfd score: cannot write {args.out}: {err}\n")
-        return EXIT_USAGE
+        if args.out is not None:
+            try:
+                tmp = _reserve(args.out)
+            except OSError as err:
+                stderr.write(f"aigfd score: cannot write {args.out}: {err}\n")
+                return EXIT_USAGE
+        stats = ScoreStats()
+        try:
+            rows = list(score_files(args.paths, bundle, stats, face_detector=args.face_detector))
+        except LandmarkBackendUnavailable as err:
+            stderr.write(f"aigfd score: --face-detector fan: {err}\n")
+            return EXIT_USAGE
+        text = format_rows(rows, args.format)
+        if tmp is None:
+            stdout.write(text)
+        else:
+            try:
+                tmp.write_text(text)
+                os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the rows are an ordinary readable file
+                tmp.replace(args.out)
+            except OSError as err:
+                stderr.write(f"aigfd score: cannot write {args.out}: {err}\n")
+                return EXIT_USAGE
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     stderr.write(f"aigfd score: {stats.files} file(s), {stats.faces} face(s) scored, {stats.unreadable} "
-                 f"unreadable, {stats.without_face} without a scorable face; {stats.seconds:.1f} s "
-                 f"({stats.images_per_second:.2f} images/s)\n")
+                 f"unreadable (files or folders), {stats.without_face} without a scorable face, "
+                 f"{stats.repeated_folders} folder(s) not walked twice, {stats.ignored_files} other file(s) ignored "
+                 f"by suffix; {stats.seconds:.1f} s ({stats.images_per_second:.2f} images/s)\n")
     return EXIT_UNREADABLE if stats.unreadable else EXIT_OK
 
 
@@ -97,7 +120,7 @@ def _bundle(args, stdout: TextIO, stderr: TextIO) -> int:
     try:
         cfg = resolve(args.profile, data_root=args.data_root)
         folder = build_bundle(cfg, args.run_name, args.out)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, FileExistsError) as err:
         stderr.write(f"aigfd bundle: {err}\n")
         return EXIT_USAGE
     except ValueError as err:

@@ -214,7 +214,7 @@ def _load(folder: Path) -> Corpus:
 
 
 def _save(corpus: Corpus, rows: list[dict], settings: dict, folder: Path) -> None:
-    with staged_folder(folder) as staging:
+    with staged_folder(folder, marker="manifest.json", what="face corpus") as staging:
         np.savez(staging / "faces.npz", images=corpus.images, landmarks=corpus.landmarks)
         meta = {"key": corpus.key, "settings": settings, "build_seconds": corpus.build_seconds,
                 "skips": corpus.skips, "conversions": corpus.conversions,

@@ -291,7 +291,7 @@ def fetch(name: str, cache: str | Path | None = None) -> Path:
     names = [n for n in _archive_members(archive) if any(fnmatch.fnmatch(n, pat) for pat in source.members)]
     if not names:
         raise FetchError(f"{source.name}: none of {source.members} found in {archive.name}")
-    with staged_folder(target) as staging:
+    with staged_folder(target, marker=None) as staging:  # the cache's own folder
         _extract(archive, names, staging)
     manifest = _read_manifest(root)
     manifest[name] = {

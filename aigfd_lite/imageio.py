@@ -10,25 +10,37 @@ Whatever the file holds, the result is an (H, W, 3) uint8 RGB array, or :class:`
 * transparency is composited over a background, black by default (the corpus asks for white, its recipe since
   chapter 3: the NBA headshots are cut-outs meant to be seen on a page);
 * float images holding values in [0, 1] are scaled by 255 (rounded); other float ranges are refused, not guessed;
+* a multi-frame file (animated GIF, PNG or WebP, multi-page TIFF) gives its first frame (``first_frame_only``);
 * anything that cannot be decoded raises :class:`UnreadableImage` (a ``ValueError``) whose message names the file
-  and the reason: a decompression bomb (more than Pillow's ``MAX_IMAGE_PIXELS``, ~89 M pixels), a truncated file,
-  a file that is not an image, an empty file, a folder, a missing file.
+  and the reason: a decompression bomb (more than Pillow's ``MAX_IMAGE_PIXELS``, ~89 M pixels, or more than
+  :data:`MAX_DECODED_BYTES` once decoded, counted from the file's header before decoding), a truncated file, a file
+  that is not an image or in a format Pillow cannot read (HEIC), an empty file, a folder, a FIFO or device (never
+  opened for reading, so never waited on), a missing file, a broken symbolic link or a loop of them, a file or
+  folder without permission.
 
 :func:`read_image` gives the same array plus the list of conversions made (the corpus counts them).
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import warnings
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageMode
 
 BLACK = (0, 0, 0)
 WHITE = (255, 255, 255)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".ppm", ".pgm", ".bmp", ".gif", ".tif", ".tiff",
+                  ".webp", ".avif")
+# Photo formats Pillow does not read (without plugins): named in the error, not called "not an image".
+UNSUPPORTED_SUFFIXES = {".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL"}
+# Decoded bytes (pixels x bands x bytes per band) allowed: 2**28 is what Pillow's pixel cap allows for 8-bit RGB;
+# a 16-bit RGBA file at the pixel cap would decode to 716 MB and take the 16-bit path ~12 GB.
+MAX_DECODED_BYTES = 2**28
 FLOAT_TOLERANCE = 1e-3  # float pixels this far outside [0, 1] are clipped (rounding); further out is refused
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 # Pillow's transpose for each EXIF orientation value (EXIF 2.32, tag 0x0112), as ImageOps.exif_transpose uses.
@@ -137,22 +149,60 @@ def _to_rgb(im: Image.Image, path: Path, background: Sequence[int], notes: list[
 def read_image(path: str | Path, background: Sequence[int] = BLACK) -> tuple[np.ndarray, list[str]]:
     """Decode ``path`` to (H, W, 3) uint8 RGB; return it with the list of conversions made (see the module doc)."""
     path = Path(path)
-    if path.is_dir():
-        raise _fail(path, "is a folder, not an image file")
-    if not path.exists():
-        raise _fail(path, "no such file")
-    try:
-        if path.stat().st_size == 0:
-            raise _fail(path, "empty file")
-    except OSError as err:
-        raise _fail(path, "cannot be read", err) from err
     notes: list[str] = []
+    with _open_regular(path) as fh:
+        return _decode(fh, path, background, notes), notes
+
+
+def _open_regular(path: Path):
+    """``path`` opened for reading if it is a non-empty regular file, else :class:`UnreadableImage` naming what it
+    is. Opened non-blocking and checked on the open descriptor, so a FIFO is refused, never waited on."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError as err:
+        reason = "broken symbolic link (its target does not exist)" if os.path.islink(path) else "no such file"
+        raise _fail(path, reason) from err
+    except IsADirectoryError as err:  # Windows; POSIX opens a folder and fstat says so below
+        raise _fail(path, "is a folder, not an image file") from err
+    except OSError as err:
+        reasons = {errno.ELOOP: "symbolic link loop", errno.EACCES: "permission denied",
+                   errno.EPERM: "permission denied", errno.ENOTDIR: "no such file (a part of its path is a file)"}
+        raise _fail(path, reasons.get(err.errno, "cannot be opened"), err) from err
+    mode, size = (lambda st: (st.st_mode, st.st_size))(os.fstat(fd))
+    kinds = [(stat.S_ISDIR, "is a folder, not an image file"), (stat.S_ISFIFO, "is a FIFO (named pipe), not an "
+             "image file"), (stat.S_ISSOCK, "is a socket, not an image file"), (stat.S_ISCHR, "is a device, not an "
+             "image file"), (stat.S_ISBLK, "is a device, not an image file")]
+    reason = next((text for test, text in kinds if test(mode)), None)
+    if reason is None and not stat.S_ISREG(mode):
+        reason = "is not a regular file"
+    elif reason is None and size == 0:
+        reason = "empty file"
+    if reason is not None:
+        os.close(fd)
+        raise _fail(path, reason)
+    return os.fdopen(fd, "rb")
+
+
+def _decoded_bytes(im: Image.Image, deep: bool) -> int:
+    """The bytes the first frame decodes to: pixels x bands x bytes per band (Pillow's mode; 2 for 16-bit colour)."""
+    per_band = 2 if deep else np.dtype(ImageMode.getmode(im.mode).typestr).itemsize
+    return im.width * im.height * len(im.getbands()) * per_band
+
+
+def _decode(fh, path: Path, background: Sequence[int], notes: list[str]) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS; a reader of untrusted files refuses both.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(fh) as im:
                 deep = _sixteen_bit_colour(im)  # before reading EXIF: a PNG's getexif() decodes the pixels
+                if _decoded_bytes(im, deep) > MAX_DECODED_BYTES:
+                    raise _fail(path, f"decompression bomb: {im.width} x {im.height} {im.mode}"
+                                      f"{' (16 bits per channel)' if deep else ''} would decode to "
+                                      f"{_decoded_bytes(im, deep) / 2**20:.0f} MiB, more than the "
+                                      f"{MAX_DECODED_BYTES / 2**20:.0f} MiB allowed")
+                if im.format != "MPO" and getattr(im, "is_animated", False):  # MPO: a camera's extra previews
+                    notes.append("first_frame_only")
                 orientation = _orientation(im)
                 array = None
                 if deep:
@@ -165,32 +215,18 @@ def read_image(path: str | Path, background: Sequence[int] = BLACK) -> tuple[np.
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise _fail(path, "decompression bomb: too many pixels to decode safely", err) from err
     except Exception as err:  # noqa: BLE001 - UnidentifiedImageError, OSError (truncated), SyntaxError, MemoryError...
-        reason = "not an image" if type(err).__name__ == "UnidentifiedImageError" else "cannot be decoded"
+        unidentified = type(err).__name__ == "UnidentifiedImageError"
+        reason = "not an image" if unidentified else "cannot be decoded"
+        if unidentified and path.suffix.lower() in UNSUPPORTED_SUFFIXES:
+            reason = (f"format not supported ({UNSUPPORTED_SUFFIXES[path.suffix.lower()]}, which Pillow cannot "
+                      "read): convert it to JPEG or PNG")
         raise _fail(path, reason, err) from err
     if orientation != 1:
         array = np.asarray(Image.fromarray(array).transpose(_ORIENTATION[orientation]), dtype=np.uint8).copy()
         notes.append("exif_rotated" if orientation in (5, 6, 7, 8) else "exif_flipped")
-    return array, notes
+    return array
 
 
 def load_rgb(path: str | Path, background: Sequence[int] = BLACK) -> np.ndarray:
     """Decode ``path`` to an (H, W, 3) uint8 RGB array; raises :class:`UnreadableImage` (see the module doc)."""
     return read_image(path, background)[0]
-
-
-def image_files(paths: Iterable[str | Path], suffixes: Sequence[str] = IMAGE_SUFFIXES) -> Iterator[Path]:
-    """Files named in ``paths``, and the image files (by suffix) inside folders, recursively, in sorted order.
-
-    A file named directly is yielded whatever its suffix (it gets an error row if it is not an image); a name that
-    does not exist is yielded too, so the caller reports it.
-    """
-    for item in paths:
-        item = Path(item)
-        if item.is_dir():
-            for root, dirs, names in os.walk(item):
-                dirs.sort()
-                for name in sorted(names):
-                    if Path(name).suffix.lower() in suffixes:
-                        yield Path(root) / name
-        else:
-            yield item

@@ -82,15 +82,35 @@ def _check_headline(headline: dict[str, Any]) -> list[list[Any]]:
     return checked
 
 
+def check_replaceable(folder: str | Path, marker: str | None, what: str = "folder") -> Path:
+    """``folder`` as an absolute path, if :func:`staged_folder` may replace it: absent, an empty folder, or a folder
+    holding ``marker`` (the file a writer leaves in every folder it makes, e.g. ``bundle.json``). Anything else
+    raises ``FileExistsError`` naming the folder, so a mistyped ``--out`` never deletes someone's files.
+    ``marker=None``: the caller owns the location (a folder inside the data cache), any folder is replaced."""
+    folder = Path(os.path.abspath(folder))  # "." has no name to stage beside; abspath keeps symlinks as they are
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise FileExistsError(f"{folder} is not a folder ({'a symbolic link' if folder.is_symlink() else 'a file'})"
+                              f": refusing to replace it with a {what}; choose an empty or new folder")
+    if marker is not None and folder.is_dir() and not (folder / marker).is_file() and any(folder.iterdir()):
+        raise FileExistsError(f"{folder} is not empty and is not a {what} (it holds no {marker}): refusing to "
+                              "delete what is in it; choose an empty or new folder")
+    return folder
+
+
 @contextmanager
-def staged_folder(folder: str | Path) -> Iterator[Path]:
+def staged_folder(folder: str | Path, *, marker: str | None, what: str = "folder") -> Iterator[Path]:
     """A fresh folder beside ``folder`` to write into; when the block ends without an error it replaces ``folder``
-    whole (one rename), otherwise it is removed and ``folder`` is left as it was. Readers never see half a folder."""
-    folder = Path(folder)
+    whole (one rename), otherwise it is removed and ``folder`` is left as it was. Readers never see half a folder.
+
+    ``folder`` must be replaceable (:func:`check_replaceable`: absent, empty or holding ``marker``), checked before
+    the block runs and again before the old folder is removed; otherwise ``FileExistsError`` and nothing is touched.
+    """
+    folder = check_replaceable(folder, marker, what)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     try:
         yield staging
+        check_replaceable(folder, marker, what)  # the block may have run for minutes
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(staging, folder)

@@ -58,6 +58,19 @@ def _copy(src, dst):
     return dst
 
 
+def _rewrite(folder, edit, rehash: bool = True):
+    """Apply ``edit`` to ``folder``'s bundle.json record; ``rehash``: and record the new content hash (a careless
+    tool, or a bug in a writer), so the field checks, not the hash, must catch it."""
+    from aigfd_lite.bundle_format import HASH_FIELD, content_hash
+
+    meta = json.loads((folder / "bundle.json").read_text())
+    edit(meta)
+    if rehash and all(np.isfinite(v) for v in [meta["detector"]["threshold"]] if isinstance(v, float)):
+        meta[HASH_FIELD] = content_hash(meta)  # (no strict-JSON hash of a NaN: the reader refuses it anyway)
+    (folder / "bundle.json").write_text(json.dumps(meta))  # json.dumps writes NaN / Infinity as Python does
+    return folder
+
+
 def test_missing_or_damaged_bundles_are_clear_errors(bundle_dir, tmp_path):
     folder = bundle_dir[0]
     with pytest.raises(BundleError, match="no detector bundle.*aigfd bundle"):
@@ -80,10 +93,7 @@ def test_missing_or_damaged_bundles_are_clear_errors(bundle_dir, tmp_path):
     (broken / "bundle.json").write_text("{not json")
     with pytest.raises(BundleError, match="unreadable"):
         load_bundle(broken)
-    unknown = _copy(folder, tmp_path / "unknown")
-    meta = json.loads((unknown / "bundle.json").read_text())
-    meta["model"]["backbone"] = "no-such-net"
-    (unknown / "bundle.json").write_text(json.dumps(meta))
+    unknown = _rewrite(_copy(folder, tmp_path / "unknown"), lambda meta: meta["model"].update(backbone="no-such-net"))
     with pytest.raises(BundleError, match="no-such-net"):
         load_bundle(unknown)
 
@@ -121,3 +131,89 @@ def test_aigfd_bundle_without_a_trained_run_exits_2(tmp_path, monkeypatch):
     err = io.StringIO()
     assert main(["bundle", "--profile", "lite"], stdout=io.StringIO(), stderr=err) == 2
     assert "no finished run" in err.getvalue() and "Traceback" not in err.getvalue()
+
+
+def test_aigfd_bundle_refuses_a_folder_that_is_not_a_bundle(tmp_path, monkeypatch):
+    """--out names a folder holding other files: exit 2 and a clear message, before any training run is read."""
+    import io
+
+    from aigfd_lite import train
+    from aigfd_lite.cli import main
+
+    def never(cfg, run_name):
+        raise AssertionError("the run was loaded before the output folder was checked")
+
+    monkeypatch.setattr(train, "load_trained", never)
+    (tmp_path / "notes.txt").write_text("keep me")
+    monkeypatch.chdir(tmp_path)
+    err = io.StringIO()
+    assert main(["bundle", "--profile", "lite", "--out", "."], stdout=io.StringIO(), stderr=err) == 2
+    assert "not empty and is not a bundle" in err.getvalue() and "Traceback" not in err.getvalue()
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def _set(path: str, value):
+    def edit(meta):
+        *parents, last = path.split(".")
+        node = meta
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return edit
+
+
+@pytest.mark.parametrize("path, value, allowed", [
+    ("detector.threshold", float("nan"), "not strict JSON"),
+    ("detector.threshold", float("inf"), "not strict JSON"),
+    ("detector.threshold", True, "detector.threshold is true; allowed: a finite number"),
+    ("detector.threshold", "12", 'detector.threshold is "12"; allowed: a finite number'),
+    ("preprocessing.face_size", 100000, "preprocessing.face_size is 100000; allowed: an integer from 8 to 2048"),
+    ("preprocessing.input_size", -32, "preprocessing.input_size is -32; allowed: an integer from 8"),
+    ("preprocessing.detect_max_side", 0, "preprocessing.detect_max_side is 0; allowed: an integer from 64"),
+    ("preprocessing.alpha_background", [255, 255], "alpha_background is \\[255, 255\\]; allowed: a list of three"),
+    ("preprocessing.crop_size", 3, "preprocessing.crop_size is not a field of the format"),
+    ("detector.n_features_in", 17, "n_features_in is 17; allowed: the network's model.feature_dim, 16"),
+    ("model.feature_dim", 0, "model.feature_dim is 0; allowed: an integer from 1"),
+    ("model.tasks", ["exif", "exif"], "model.tasks is .*distinct tasks"),
+    ("sha256", ["abc"], 'sha256 is \\["abc"\\]; allowed: an object giving the sha256'),
+    ("detector.params.pca_components", 99, "pca_components is 99; allowed: null or an integer from 1 to"),
+    ("detector.params.covariance_type", "round", 'covariance_type is "round"; allowed: one of "full"'),
+    ("verdicts.below_threshold", "photograph", "verdicts is"),
+])
+def test_every_field_of_bundle_json_is_validated(bundle_dir, tmp_path, path, value, allowed):
+    """A bad value (even one recorded with a matching content hash) is a BundleError naming field, value and rule."""
+    bad = _rewrite(_copy(bundle_dir[0], tmp_path / "bad"), _set(path, value))
+    with pytest.raises(BundleError, match=allowed):
+        load_bundle(bad)
+
+
+def test_an_edited_bundle_json_is_detected_by_its_content_hash(bundle_dir, tmp_path):
+    edited = _rewrite(_copy(bundle_dir[0], tmp_path / "edited"), _set("detector.threshold", -1e9), rehash=False)
+    with pytest.raises(BundleError, match="does not match its content_sha256"):
+        load_bundle(edited)
+    load_bundle(_rewrite(_copy(bundle_dir[0], tmp_path / "rehashed"), _set("detector.threshold", -1e9)))
+
+
+def test_an_old_format_bundle_is_refused_with_a_rebuild_message(bundle_dir, tmp_path):
+    def old(meta):
+        meta["format"] = "aigfd-bundle/1"
+        del meta["content_sha256"]
+    with pytest.raises(BundleError, match="older aigfd_lite.*rebuild it with `aigfd bundle`"):
+        load_bundle(_rewrite(_copy(bundle_dir[0], tmp_path / "old"), old, rehash=False))
+
+
+def test_detector_arrays_must_match_bundle_json(bundle_dir, tmp_path):
+    """Arrays re-hashed consistently but of the wrong shape (or NaN) are refused, not a traceback when scoring."""
+    from safetensors.numpy import load_file, save_file
+
+    from aigfd_lite.fetch import sha256_of
+
+    for name, change, message in (("means", lambda a: a[:, :2], "means has shape"),
+                                  ("weights", lambda a: a * np.nan, "weights holds NaN")):
+        bad = _copy(bundle_dir[0], tmp_path / name)
+        arrays = load_file(str(bad / "detector.safetensors"))
+        arrays[name] = np.ascontiguousarray(change(arrays[name]))
+        save_file(arrays, str(bad / "detector.safetensors"))
+        _rewrite(bad, lambda meta: meta["sha256"].update({"detector.safetensors": sha256_of(bad / "detector.safetensors")}))
+        with pytest.raises(BundleError, match=message):
+            load_bundle(bad)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aigfd_lite.imageio import WHITE, UnreadableImage, image_files, load_rgb, read_image
+from aigfd_lite.imageio import WHITE, UnreadableImage, load_rgb, read_image
 
 
 def _bomb_png(path: Path, width: int = 20_000, height: int = 20_000) -> Path:
@@ -135,9 +135,74 @@ def test_bomb_between_one_and_two_times_the_limit_is_refused_too(tmp_path, monke
         load_rgb(tmp_path / "a.png")
 
 
-def test_image_files_walks_folders_recursively(tmp_path):
-    (tmp_path / "b" / "c").mkdir(parents=True)
-    for rel in ("a.jpg", "b/x.PNG", "b/c/y.webp", "b/notes.txt"):
-        (tmp_path / rel).write_bytes(b"x")
-    found = [p.relative_to(tmp_path).as_posix() for p in image_files([tmp_path, tmp_path / "b" / "notes.txt"])]
-    assert found == ["a.jpg", "b/x.PNG", "b/c/y.webp", "b/notes.txt"]
+def test_decoded_bytes_are_bounded_before_decoding(tmp_path, monkeypatch):
+    """Pixels x bands x bytes per band: a 16-bit RGBA file counts 8 bytes a pixel, 8-bit RGBA 4, 8-bit RGB 3."""
+    from aigfd_lite import imageio
+
+    cv2 = pytest.importorskip("cv2")
+    rgba16 = np.random.default_rng(0).integers(0, 65536, (8, 8, 4), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), rgba16)
+    Image.fromarray((rgba16 // 257).astype(np.uint8), "RGBA").save(tmp_path / "rgba8.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "rgb8.png")
+    monkeypatch.setattr(imageio, "MAX_DECODED_BYTES", 8 * 8 * 4 * 2 - 1)  # 64 pixels: far below the pixel cap
+    with pytest.raises(UnreadableImage, match=r"decompression bomb: 8 x 8 RGBA \(16 bits per channel\) would"):
+        load_rgb(tmp_path / "deep.png")
+    assert load_rgb(tmp_path / "rgba8.png").shape == (8, 8, 3)
+    monkeypatch.setattr(imageio, "MAX_DECODED_BYTES", 8 * 8 * 3 - 1)
+    with pytest.raises(UnreadableImage, match="decompression bomb"):
+        load_rgb(tmp_path / "rgb8.png")
+    monkeypatch.setattr(imageio, "MAX_DECODED_BYTES", 8 * 8 * 3)
+    assert load_rgb(tmp_path / "rgb8.png").shape == (8, 8, 3)
+
+
+def test_fifo_device_links_and_permissions_are_named(tmp_path, monkeypatch):
+    """A FIFO is refused without waiting for a writer (it was called "empty file"), a loop is not "no such file"."""
+    import errno
+    import os
+
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with pytest.raises(UnreadableImage, match="is a FIFO"):
+        load_rgb(tmp_path / "pipe.jpg")  # a blocking open would hang here
+    if Path("/dev/null").exists():
+        with pytest.raises(UnreadableImage, match="is a device"):
+            load_rgb("/dev/null")
+    (tmp_path / "a.jpg").symlink_to(tmp_path / "b.jpg")
+    (tmp_path / "b.jpg").symlink_to(tmp_path / "a.jpg")
+    with pytest.raises(UnreadableImage, match="symbolic link loop"):
+        load_rgb(tmp_path / "a.jpg")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    with pytest.raises(UnreadableImage, match="broken symbolic link"):
+        load_rgb(tmp_path / "gone.jpg")
+    with pytest.raises(UnreadableImage, match="is a folder"):
+        load_rgb(tmp_path)
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(UnreadableImage, match="empty file"):
+        load_rgb(tmp_path / "empty.png")
+    real_open = os.open
+
+    def no_permission(path, *args, **kwargs):  # root ignores file modes; CI runs as root
+        if isinstance(path, (str, os.PathLike)) and "locked" in os.fspath(path):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", no_permission)
+    with pytest.raises(UnreadableImage, match="locked/a.jpg: permission denied"):
+        load_rgb(tmp_path / "locked" / "a.jpg")
+
+
+def test_jfif_is_read_and_heic_is_named_unsupported(tmp_path):
+    rgb = np.full((8, 8, 3), 128, np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "photo.jfif", format="JPEG")
+    assert load_rgb(tmp_path / "photo.jfif").shape == (8, 8, 3)
+    (tmp_path / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))
+    with pytest.raises(UnreadableImage, match=r"format not supported \(HEIC"):
+        load_rgb(tmp_path / "phone.heic")
+
+
+def test_a_multi_frame_file_says_its_first_frame_is_read(tmp_path):
+    frames = [Image.new("RGB", (8, 8), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    array, notes = read_image(tmp_path / "anim.gif")
+    assert "first_frame_only" in notes and array[0, 0, 0] > 200  # red: the first frame
+    frames[0].save(tmp_path / "still.gif")
+    assert "first_frame_only" not in read_image(tmp_path / "still.gif")[1]

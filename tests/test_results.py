@@ -84,16 +84,56 @@ def test_staged_folder_replaces_whole_or_leaves_the_old_folder(tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()
     (folder / "old.txt").write_text("old")
-    with results.staged_folder(folder) as staging:
+    with results.staged_folder(folder, marker="old.txt") as staging:
         (staging / "new.txt").write_text("new")
         assert (folder / "old.txt").is_file()  # readers still see the old folder while it is written
     assert [p.name for p in folder.iterdir()] == ["new.txt"]
     with pytest.raises(RuntimeError):
-        with results.staged_folder(folder) as staging:
+        with results.staged_folder(folder, marker="new.txt") as staging:
             (staging / "half.txt").write_text("half")
             raise RuntimeError("interrupted")
     assert [p.name for p in folder.iterdir()] == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left behind
+
+
+def test_staged_folder_refuses_a_folder_it_did_not_make(tmp_path, monkeypatch):
+    """`aigfd bundle --out .` once emptied a working folder: a non-empty folder without the marker is refused."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "thesis.tex").write_text("years of work")
+    for target in (work, "."):
+        monkeypatch.chdir(work)
+        with pytest.raises(FileExistsError, match="not empty and is not a bundle.*bundle.json"):
+            with results.staged_folder(target, marker="bundle.json", what="bundle") as staging:
+                (staging / "bundle.json").write_text("{}")
+        assert [p.name for p in work.iterdir()] == ["thesis.tex"]  # untouched, no staging folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+    with pytest.raises(FileExistsError, match="a file"):
+        with results.staged_folder(work / "thesis.tex", marker="bundle.json"):
+            pass
+    (work / "link").symlink_to(work)
+    with pytest.raises(FileExistsError, match="symbolic link"):
+        with results.staged_folder(work / "link", marker="bundle.json"):
+            pass
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with results.staged_folder(empty, marker="bundle.json") as staging:  # empty or absent: fine
+        (staging / "bundle.json").write_text("{}")
+    assert [p.name for p in empty.iterdir()] == ["bundle.json"]
+    with results.staged_folder(empty, marker="bundle.json") as staging:  # one of ours: replaced whole
+        (staging / "bundle.json").write_text("[]")
+    assert (empty / "bundle.json").read_text() == "[]"
+
+
+def test_staged_folder_checks_again_before_removing(tmp_path):
+    """A file dropped into the folder while the block ran (a bundle is written for minutes) is not deleted."""
+    folder = tmp_path / "out"
+    with pytest.raises(FileExistsError):
+        with results.staged_folder(folder, marker="bundle.json") as staging:
+            folder.mkdir()
+            (folder / "notes.txt").write_text("mine")
+            (staging / "bundle.json").write_text("{}")
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
 
 
 def test_save_results_keeps_a_copy_in_the_store(tmp_path, monkeypatch):

@@ -132,3 +132,128 @@ def test_fan_face_detector_where_available_and_a_clear_exit_2_where_not(setup, m
     assert code == 0 and len(rows) == 1 and rows[0]["error"] is None and rows[0]["verdict"] is not None
     faces, skipped = find_faces(np.zeros((200, 200, 3), np.uint8), Preprocessing(), face_detector="fan")
     assert len(faces) == 1 and len(skipped) == 1 and "S3FD confidence 0.20" in skipped[0]
+
+
+def _deny(monkeypatch, word: str) -> None:
+    """Make every path containing ``word`` fail as a folder without permission does for a normal user (tests run
+    as root, which ignores file modes): os.stat, os.open and os.scandir raise PermissionError."""
+    import errno
+    import os
+
+    for name in ("stat", "open", "scandir"):
+        real = getattr(os, name)
+
+        def denied(path=".", *args, _real=real, **kwargs):
+            if isinstance(path, (str, os.PathLike)) and word in os.fspath(path):  # not file descriptors
+                raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+            return _real(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, name, denied)
+
+
+def test_paths_and_folders_without_permission_are_rows_and_exit_1(setup, tmp_path, monkeypatch):
+    bundle, folder = setup
+    tree = tmp_path / "tree"
+    (tree / "locked").mkdir(parents=True)
+    shutil.copy(folder / "no_face.png", tree / "a.png")
+    shutil.copy(folder / "no_face.png", tree / "locked" / "b.png")
+    _deny(monkeypatch, "locked")
+    code, out, err = run("score", str(tree / "locked" / "b.png"), str(tree), "--bundle", str(bundle),
+                         "--format", "json")
+    rows = json.loads(out)
+    assert code == 1 and "Traceback" not in err and "2 unreadable (files or folders)" in err
+    assert [Path(r["file"]).name for r in rows] == ["b.png", "a.png", "locked"]
+    assert "permission denied" in rows[0]["error"]  # the file under the folder: a row, not a traceback
+    assert rows[1]["error"].startswith("no face")
+    assert rows[2]["error"].startswith("unreadable:") and "cannot be listed (Permission denied)" in rows[2]["error"]
+
+
+def test_unsupported_formats_repeated_folders_and_ignored_files_are_counted(setup, tmp_path):
+    bundle, folder = setup
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    shutil.copy(folder / "no_face.png", tree / "a.png")
+    Image.open(folder / "no_face.png").save(tree / "b.jfif", format="JPEG")
+    (tree / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))
+    (tree / "readme.txt").write_text("notes")
+    (tree / "again").symlink_to(tree)  # a loop
+    code, out, err = run("score", str(tree), "--bundle", str(bundle), "--format", "json")
+    rows = {Path(r["file"]).name: r for r in json.loads(out)}
+    assert set(rows) == {"a.png", "b.jfif", "phone.heic", "again"}
+    assert rows["b.jfif"]["error"].startswith("no face")  # read as the JPEG it is
+    assert "format not supported (HEIC" in rows["phone.heic"]["error"]
+    assert rows["again"]["error"] is None and rows["again"]["note"].startswith("skipped: symbolic link")
+    assert code == 1 and "1 folder(s) not walked twice, 1 other file(s) ignored by suffix" in err
+
+
+def test_notes_say_when_a_photo_was_shrunk_or_only_its_first_frame_is_scored(setup, tmp_path):
+    from aigfd_lite.bundle import Preprocessing
+    from aigfd_lite.score import detection_note
+
+    bundle, folder = setup
+    photo = Image.open(folder / "takeo.ppm")
+    photo.resize((photo.width * 12, photo.height * 12)).save(tmp_path / "big.png")  # 2700 px tall
+    frames = [photo.convert("P"), photo.convert("P").transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    code, out, err = run("score", str(tmp_path / "big.png"), str(tmp_path / "anim.gif"), "--bundle", str(bundle),
+                         "--format", "json")
+    rows = {Path(r["file"]).name: r for r in json.loads(out)}
+    assert code == 0, err
+    assert "photo shrunk from 2700 to 800 px for face detection: faces smaller than about 135 px" in \
+        rows["big.png"]["note"]
+    assert "only its first frame is scored" in rows["anim.gif"]["note"]
+    # nothing to say for a photo no larger than detect_max_side, or when the missed faces are too small anyway
+    assert detection_note((800, 600, 3), Preprocessing()) is None
+    assert detection_note((1000, 600, 3), Preprocessing(min_face_px=64)) is None  # misses < 50 px only
+    assert detection_note((2560, 1700, 3), Preprocessing()).endswith("smaller than about 128 px in it are missed")
+
+
+def test_out_is_checked_before_scoring_and_never_leaves_a_temporary_file(setup, tmp_path, monkeypatch):
+    import os
+
+    from aigfd_lite import cli
+
+    bundle, folder = setup
+    (tmp_path / "a_file").write_text("x")
+
+    def never(*args, **kwargs):
+        raise AssertionError("scored before --out was checked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "score_files", never)
+        for out in (tmp_path / "a_file" / "rows.json", tmp_path):  # under a file; a folder
+            code, stdout, err = run("score", str(folder / "takeo.ppm"), "--bundle", str(bundle), "--out", str(out))
+            assert code == 2 and f"cannot write {out}" in err and "Traceback" not in err and stdout == ""
+    real_replace = os.replace
+
+    def full_disk(src, dst):
+        if str(dst).endswith("rows.json"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    target = tmp_path / "out" / "rows.json"
+    code, _, err = run("score", str(folder / "no_face.png"), "--bundle", str(bundle), "--out", str(target))
+    assert code == 2 and "No space left" in err
+    assert list((tmp_path / "out").iterdir()) == []  # the temporary file is removed
+
+
+def test_json_output_is_strict_even_for_a_non_finite_score(setup, monkeypatch):
+    from aigfd_lite import bundle as bundle_module
+
+    bundle, folder = setup
+    real_load = bundle_module.load_bundle
+
+    def nan_scores(path):
+        loaded = real_load(path)
+        loaded.detector.score_samples = lambda features: np.full(len(features), np.nan)
+        return loaded
+
+    monkeypatch.setattr(bundle_module, "load_bundle", nan_scores)
+    code, out, _ = run("score", str(folder / "takeo.ppm"), "--bundle", str(bundle), "--format", "json")
+
+    def refuse(name):
+        raise AssertionError(f"{name} in the JSON output")
+
+    rows = json.loads(out, parse_constant=refuse)
+    assert code == 1 and rows[0]["verdict"] is None and rows[0]["error"].startswith("unscorable")

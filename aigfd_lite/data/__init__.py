@@ -10,9 +10,14 @@ present, what is missing and what cannot be read, and says whether the part is r
   folders.
 
 "Missing" counts faces (or listed images) that lack the part; FDF has many faces without a Flickr EXIF file, so a
-part is only *required-missing* (exit code 1) when it is absent altogether, none of it is usable, or its index file
-cannot be read. Readability is checked on a seeded random sample per part (``--sample``, 0 = every file): images are
-decoded, JSONs parsed, arrays loaded without pickle.
+part is only *required-missing* (exit code 1) when it is absent altogether, none of it is present, more than half of
+its checked sample cannot be read (:data:`MAX_UNREADABLE_FRACTION`), or its index file cannot be read. Readability is
+checked on a seeded random sample per part (``--sample``, 0 = every file): images are decoded, JSONs parsed, arrays
+loaded without pickle.
+
+Two more rows flag *train/test overlap* (exit code 1), the same image file or the same bytes on both sides
+(:func:`.overlap.shared_files`): the GMM's faces (``train.txt``) against the test sets (``test.txt`` and the
+generator folders), and FDF's training faces against the test sets.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import numpy as np
 
 PathLike = Union[str, Path]
 DEFAULT_SAMPLE = 200
+MAX_UNREADABLE_FRACTION = 0.5  # a required part most of whose checked files cannot be read is not usable
 
 
 @dataclass
@@ -42,10 +48,15 @@ class PartReport:
     checked: int = 0
     note: str = ""
     broken: bool = False  # absent altogether, or its index file unreadable
+    overlap: int = 0  # files also found on the other side of a train/test split (overlap rows)
+
+    @property
+    def mostly_unreadable(self) -> bool:
+        return self.checked > 0 and self.unreadable > MAX_UNREADABLE_FRACTION * self.checked
 
     @property
     def failed(self) -> bool:
-        return self.required and (self.broken or self.present == 0)
+        return self.required and (self.broken or self.present == 0 or self.mostly_unreadable or self.overlap > 0)
 
 
 def _sample(items: Sequence, k: Optional[int], seed: int) -> list:
@@ -149,10 +160,11 @@ def check_test(data_root: Path, sample: Optional[int] = DEFAULT_SAMPLE, seed: in
 
     layout = PaperLayout(data_root)
     out = []
+    listed: dict[str, list[Path]] = {}
     for list_name, role in (("train.txt", "GMM faces"), ("test.txt", "real test faces")):
         r = PartReport(f"test: {list_name} ({role})", True)
         try:
-            found = layout.read_list(list_name)
+            found = listed[list_name] = layout.read_list(list_name)
             r.present, r.missing = len(found), layout.missing.get(list_name, 0)
             r.unreadable, r.checked = _count_unreadable(found, _read_image, sample, seed)
         except FileNotFoundError as err:
@@ -166,7 +178,37 @@ def check_test(data_root: Path, sample: Optional[int] = DEFAULT_SAMPLE, seed: in
         r.unreadable, r.checked = _count_unreadable(files, _read_image, sample, seed)
         r.note = "folder absent" if r.broken else ""
         out.append(r)
+        listed.setdefault("generators", []).extend(files)
+    if "train.txt" in listed:
+        out.append(overlap_report("overlap: train.txt (GMM faces) vs test sets", listed["train.txt"],
+                                  listed.get("test.txt", []) + listed.get("generators", [])))
     return out
+
+
+def test_set_files(data_root: Path) -> list[Path]:
+    """The test sets' image files: ``test.txt``'s faces and the generator folders' images."""
+    from ..testsets import GENERATOR_FOLDERS, IMAGE_SUFFIXES, PaperLayout
+
+    layout = PaperLayout(data_root)
+    try:
+        files = layout.read_list("test.txt")
+    except FileNotFoundError:
+        files = []
+    for folder in GENERATOR_FOLDERS.values():
+        path = data_root / folder
+        files += sorted(f for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else []
+    return files
+
+
+def overlap_report(part: str, train: Sequence[Path], test: Sequence[Path]) -> PartReport:
+    """A row flagging ``train`` files that are also test files (same file or same bytes)."""
+    from .overlap import shared_files
+
+    pairs = shared_files(train, test)
+    r = PartReport(part, True, present=len(train), overlap=len(pairs))  # checked: decoded files only (none here)
+    r.note = (f"OVERLAP: {len(pairs)} training file(s) also in the test sets (same file or same bytes), e.g. "
+              f"{pairs[0][0]} = {pairs[0][1]}" if pairs else "no file shared (compared by file and sha256)")
+    return r
 
 
 def check_layout(root: PathLike, *, only: Optional[str] = None, sample: Optional[int] = DEFAULT_SAMPLE,
@@ -178,9 +220,11 @@ def check_layout(root: PathLike, *, only: Optional[str] = None, sample: Optional
     if not root.is_dir():
         raise FileNotFoundError(f"data root {root} does not exist")
     out = []
+    training_root = None
     if only in (None, "training"):
         try:
-            out += check_training(find_training_root(root), sample, seed)
+            training_root = find_training_root(root)
+            out += check_training(training_root, sample, seed)
         except FileNotFoundError as err:
             out.append(PartReport("training: SSL_training_data", True, broken=True, missing=1, note=str(err)[:300]))
     if only in (None, "test"):
@@ -191,6 +235,12 @@ def check_layout(root: PathLike, *, only: Optional[str] = None, sample: Optional
                                   note="none of " + ", ".join(map(str, candidates))))
         else:
             out += check_test(data_root, sample, seed)
+            if training_root is not None:
+                from ..fdf_scan import LayoutPaths, listdir
+
+                image_dir = LayoutPaths.of(training_root).image_dir
+                fdf = [image_dir / n for n in sorted(listdir(image_dir)) if n.endswith(".png")]
+                out.append(overlap_report("overlap: FDF images vs test sets", fdf, test_set_files(data_root)))
     return out
 
 
@@ -198,12 +248,13 @@ def format_report(reports: Sequence[PartReport]) -> str:
     """A fixed-width table, one line per part, with a verdict line."""
     lines = [f"{'part':<44}{'required':>9}{'present':>9}{'missing':>9}{'unreadable':>11}{'checked':>9}  note"]
     for r in reports:
-        flag = "MISSING " if r.failed else ""
+        flag = ("UNREADABLE " if r.required and r.mostly_unreadable else "") or ("MISSING " if r.failed and
+                                                                               not r.overlap else "")
         lines.append(f"{r.part:<44}{'yes' if r.required else 'no':>9}{r.present:>9}{r.missing:>9}"
                      f"{r.unreadable:>11}{r.checked:>9}  {flag}{r.note}")
     failed = [r.part for r in reports if r.failed]
-    lines.append("verdict: " + ("required parts missing: " + "; ".join(failed) if failed else "every required "
-                                "part is present"))
+    lines.append("verdict: " + ("required parts missing, unreadable or overlapping: " + "; ".join(failed) if failed
+                                else "every required part is present and readable, no train/test overlap"))
     return "\n".join(lines)
 
 
