@@ -8,7 +8,7 @@ corpus's detector (dlib's HOG, on a copy shrunk to ``detect_max_side``), cuts ea
 below it. It yields one :data:`ROW_KEYS` dict per face; a file that cannot be read, or in which no face can be
 scored, gets one row whose ``error`` says why, and the other files still run. No exception escapes for a bad input.
 A folder that cannot be listed, or a symbolic link to a folder already walked, gets a row too
-(:mod:`aigfd_lite.inputs`); files skipped by their suffix are counted in :class:`ScoreStats`. A row's ``note`` says
+(:mod:`aigfd_lite.score_paths`); files skipped by their suffix are counted in :class:`ScoreStats`. A row's ``note`` says
 what limits the result: a photo shrunk for detection (faces smaller than a size are missed there), detections not
 scored (too small, weak), a multi-frame file of which only the first frame is scored.
 """

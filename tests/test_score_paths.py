@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.inputs: folder walks yield images in order and account for every folder and file skipped."""
+"""Tests of aigfd_lite.score_paths: folder walks yield images in order and account for every folder and file skipped."""
 from __future__ import annotations
 
 import errno
