@@ -93,7 +93,7 @@ ACCUMULATION = Rule("'auto' or an integer >= 1",
 TRAIN_RULES: dict[str, Rule] = {
     "profile": TEXT, "data_root": OPTIONAL_PATH, "data_id": OPTIONAL_TEXT, "seed": integer(0), "device": DEVICE,
     "init": PATH_OR_NAME, "backbone": one_of(*BACKBONES), "tasks": TASK_SET, "input_size": integer(1),
-    "batch_size": integer(2),  # Eq. 6 ranks the pairs of a batch: one image has none
+    "batch_size": integer(1),
     "accumulation_steps": ACCUMULATION, "epochs": integer(1), "lr": number(0.0, low_open=True),
     "weight_decay": number(0.0), "betas": BETAS, "eps": number(0.0, low_open=True), "num_workers": integer(0),
     "max_train_items": integer(1, optional=True), "variants_per_kind": integer(1, optional=True),
