@@ -15,6 +15,7 @@ Taught in chapter 4 (``book/04_pretraining.md``, checkpoints); used by :mod:`aig
 """
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import tempfile
@@ -57,8 +58,11 @@ def write_log(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def _advice(path: Path) -> str:
-    return (f"move it aside (or delete it) and rerun to train that part again (a finished run's final.pt is rebuilt "
-            f"from {path.parent / 'last.pt'} when that is intact), or restore it from a copy")
+    if path.name == "final.pt":
+        return (f"move it aside (e.g. to {path.name}.damaged) or delete it and rerun: a finished run's final.pt is "
+                "rebuilt from its last.pt when that is intact, else the run trains again; or restore it from a copy")
+    return (f"move it aside (e.g. to {path.name}.damaged) or delete it and rerun to train the run again from the "
+            "start, or restore it from a copy")
 
 
 def load_checkpoint(path: Path, keys: Sequence[str] = ("config", "model")) -> dict[str, Any]:
@@ -77,7 +81,7 @@ def load_checkpoint(path: Path, keys: Sequence[str] = ("config", "model")) -> di
         reason = "it holds objects that a safe (weights-only) load refuses"
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, KeyError, TypeError,
             AttributeError, IndexError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else type(err).__name__
         reason = "not a complete torch file" if "weights_only" in str(err).lower() else f"unreadable: {first}"
     else:
         missing = [k for k in keys if k not in ckpt] if isinstance(ckpt, dict) else []
@@ -111,7 +115,11 @@ def read_log(path: Path, up_to_step: int | None = None) -> pd.DataFrame:
             raise ValueError("it has no 'step' column")
         steps = _steps_of(log)
     except (ValueError, TypeError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        aside = stamp = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        for k in itertools.count(1):  # a second damaged log within the same second must not replace the first
+            if not aside.exists():
+                break
+            aside = stamp.with_name(f"{stamp.name}-{k}")
         with open(path, "rb") as fh:
             lines = sum(1 for _ in fh)
         os.replace(path, aside)
