@@ -133,7 +133,9 @@ class TrainConfig(RunConfigJSON):
         if hasattr(cfg, "thurstone"):
             values["ranking_variant"] = cfg.thurstone
         values.update(overrides)
-        values["tasks"] = check_tasks(values.get("tasks", TASKS))
+        tasks = values.get("tasks", TASKS)
+        TRAIN_RULES["tasks"].check("tasks", (tasks,) if isinstance(tasks, str) else tasks)  # the rule's message
+        values["tasks"] = check_tasks(tasks)
         values["betas"] = float_pair(values["betas"])
         return cls(**values)
 
