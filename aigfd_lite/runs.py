@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .checkpoints import atomic_torch_save, load_checkpoint, read_log, write_log  # noqa: F401 (blades uses them)
-from .distributed import epoch_order
+from .distributed import broadcast_object, epoch_order
 from .models import TASKS, check_tasks
 from .results import build_dir, write_json_atomic
 from .run_lock import RunLock
@@ -191,6 +191,15 @@ def data_identity(cfg: Any) -> str:
     from .faces import corpus_key
 
     return f"lite-corpus:{corpus_key(cfg)}+camera:{SIMULATOR_VERSION}"
+
+
+def with_data_identity(cfg: Any, run_cfg: Any, main: bool = True) -> Any:
+    """``run_cfg`` (a :class:`TrainConfig` or BLADES config) with ``data_id`` set from profile ``cfg`` and the run's
+    ``data_root``, computed on the main process and sent to the others; unchanged if already set."""
+    if run_cfg.data_id is not None:
+        return run_cfg
+    source = dataclasses.replace(cfg, data_root=run_cfg.data_root) if dataclasses.is_dataclass(cfg) else cfg
+    return dataclasses.replace(run_cfg, data_id=broadcast_object(data_identity(source) if main else None))
 
 
 def config_difference(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

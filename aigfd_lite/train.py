@@ -13,16 +13,18 @@ Taught in chapter 4 (``book/04_pretraining.md``). Public API, used by chapters 5
   ``bootstrap_intervals(result)`` their face-level bootstrap intervals (both live in :mod:`aigfd_lite.pretext`).
 * Features for the detector: :func:`aigfd_lite.models.extract_features` (``input_size=cfg.input_size``).
 
-One flat, typed configuration (:class:`TrainConfig`, in :mod:`aigfd_lite.runs` with the checkpoint code); AdamW with
-the paper's learning rate and the published code's betas, eps and weight decay, and a per-step cosine schedule; loss = four all-pairs ranking losses + manipulation loss
-(Eq. 6), each term logged. On CUDA: bf16 autocast from compute capability 8.0, fp16 with a GradScaler below
-(:func:`aigfd_lite.distributed.choose_precision`); channels_last; pinned memory; worker processes. A step is
-:func:`train_step`; with ``accumulation_steps > 1`` (the full profile's ``"auto"``: the fewest that fit the GPU's
-memory, :mod:`aigfd_lite.gpu_memory`) it runs in micro-batches whose ranking pairs still span the whole batch
-(:mod:`aigfd_lite.accumulation`). A checkpoint
-(model, optimiser, scheduler, scaler, RNG states, step, data position) is written atomically every epoch
-(``checkpoint_every_epochs``) and every ``checkpoint_every_steps`` steps; rerunning resumes exactly, so killing the
-process loses at most the steps since the last checkpoint. Under torchrun the same loop runs DistributedDataParallel
+One flat, typed configuration (:class:`TrainConfig`, in :mod:`aigfd_lite.runs` with the checkpoint code; every value
+checked by :mod:`aigfd_lite.run_settings` when it is made); AdamW with the paper's learning rate and the published
+code's betas, eps and weight decay, and a per-step cosine schedule; loss = four all-pairs ranking losses +
+manipulation loss (Eq. 6), each term logged. On CUDA: bf16 autocast from compute capability 8.0, fp16 with a
+GradScaler below (:func:`aigfd_lite.distributed.choose_precision`); channels_last; pinned memory; worker processes. A
+step is :func:`train_step`; with ``accumulation_steps > 1`` (the full profile's ``"auto"``: the fewest that fit the
+GPU's memory, :mod:`aigfd_lite.gpu_memory`) it runs in micro-batches whose ranking pairs still span the whole batch
+(:mod:`aigfd_lite.accumulation`). A checkpoint (model, optimiser, scheduler, scaler, RNG states, step, data position)
+is written atomically every epoch (``checkpoint_every_epochs``) and every ``checkpoint_every_steps`` steps; rerunning
+resumes exactly, so killing the process loses at most the steps since the last checkpoint. One trainer at a time
+holds a run folder (:mod:`aigfd_lite.run_lock`); a damaged checkpoint or log is reported, never overwritten
+(:mod:`aigfd_lite.checkpoints`). Under torchrun the same loop runs DistributedDataParallel
 (:mod:`aigfd_lite.distributed`): ``batch_size`` is the global batch, the ranking loss is formed over all of it, and
 rank 0 alone reads and writes the run folder. CLI for long runs outside a notebook::
 
@@ -57,7 +59,7 @@ from .run_lock import RunInUseError, hold_run_lock
 from .run_settings import check_device_available
 from .runs import (RUNTIME_FIELDS, EpochSampler, TrainConfig, checkpoint_dir,  # noqa: F401 (re-exported)
                    config_difference, data_identity, move_aside_if_changed, parse_set_options, read_resume_point,
-                   save_checkpoint, set_rng_states)
+                   save_checkpoint, set_rng_states, with_data_identity)
 
 HEADS: tuple[str, ...] = (*TAGS, "manipulation")
 
@@ -258,15 +260,6 @@ def load_trained(cfg: Any, run_name: str = "ours", **overrides: Any) -> ExifMani
     """The finished model of a profile's run (eval mode, CPU); ``FileNotFoundError`` if it was never finished."""
     tcfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_profile(cfg, **overrides)
     return _model_of(_finished_run(tcfg, run_name))
-
-
-def with_data_identity(cfg: Any, run_cfg: Any, main: bool = True) -> Any:
-    """``run_cfg`` (a :class:`TrainConfig` or BLADES config) with ``data_id`` set from profile ``cfg`` and the run's
-    ``data_root``, computed on the main process and sent to the others; unchanged if already set."""
-    if run_cfg.data_id is not None:
-        return run_cfg
-    source = dataclasses.replace(cfg, data_root=run_cfg.data_root) if dataclasses.is_dataclass(cfg) else cfg
-    return dataclasses.replace(run_cfg, data_id=broadcast_object(data_identity(source) if main else None))
 
 
 def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASKS, progress: bool = True,

@@ -158,6 +158,7 @@ def test_round_trip_identical_in_high_dimension(tmp_path):
     assert np.array_equal(again.score_samples(Y), det.score_samples(Y))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # max_iter=1 is meant not to converge
 def test_n_iter_and_converged_come_from_the_mixture_and_survive_save_load(data, tmp_path):
     det = GMMDetector(n_components=2, max_iter=3, reg_covar=1e-3).fit(data)
     assert det.n_iter_ == det.gmm_.n_iter_ and 1 <= det.n_iter_ <= 3
