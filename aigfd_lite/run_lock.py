@@ -5,12 +5,15 @@ steps. :class:`RunLock` is taken by the process that writes a run folder (rank 0
 trains or moves the folder aside; a second one gets :class:`RunInUseError` naming the holder's pid. The operating
 system drops a ``flock`` when its holder dies, however it dies (``SIGKILL`` included), so a lock left by a killed
 trainer never blocks the rerun that resumes it; the ``.lock`` file itself stays and is harmless. On a system
-without ``fcntl`` (Windows) no lock is taken.
+without ``fcntl`` (Windows) no lock is taken; on a filesystem without locks (some network or FUSE mounts) none is
+taken either, with a ``RuntimeWarning``.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +24,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 LOCK_NAME = ".lock"
+# flock's answers on a filesystem that has no locks (some network and FUSE mounts): train unlocked, with a warning
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
 
 
 class RunInUseError(RuntimeError):
@@ -47,6 +52,14 @@ class RunLock:
             mine = " (this process: release the earlier trainer first)" if holder == str(os.getpid()) else ""
             raise RunInUseError(f"run folder {self.path.parent} is in use by another trainer, pid {holder}{mine}: "
                                 "wait for it to finish, stop it, or give this run another run name") from None
+        except OSError as err:
+            os.close(fd)
+            if err.errno not in _NO_LOCKS:
+                raise
+            warnings.warn(f"{self.path.parent} is on a filesystem without file locks ({os.strerror(err.errno)}): "
+                          "trained without a lock, so do not start a second trainer of this run", RuntimeWarning,
+                          stacklevel=2)
+            return self
         except BaseException:
             os.close(fd)
             raise

@@ -62,3 +62,24 @@ def test_a_non_main_rank_takes_no_lock(tmp_path):
         holder.stdin.close()  # a clean exit releases it too
         holder.wait()
     RunLock(tmp_path).acquire().release()
+
+
+def test_a_filesystem_without_locks_trains_unlocked_with_a_warning(tmp_path, monkeypatch):
+    import errno
+
+    from aigfd_lite import run_lock
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(run_lock.fcntl, "flock", no_locks)
+    with pytest.warns(RuntimeWarning, match="without file locks"):
+        with hold_run_lock(tmp_path):
+            pass
+
+    def broken(fd, operation):
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(run_lock.fcntl, "flock", broken)
+    with pytest.raises(OSError, match="I/O error"):  # any other failure is not hidden
+        RunLock(tmp_path).acquire()

@@ -37,7 +37,8 @@ BAD_TRAINING = [("lr", "abc"), ("lr", 0.0), ("lr", float("nan")), ("epochs", "x"
                 ("checkpoint_every_epochs", 0), ("checkpoint_every_steps", -5), ("device", "gpu"),
                 ("betas", (0.9,)), ("betas", (0.9, 1.0)), ("accumulation_steps", 0), ("accumulation_steps", "two"),
                 ("real_fraction", 1.5), ("augment", "flip"), ("backbone", "vgg"), ("batchnorm", "global"),
-                ("amp", "yes"), ("max_steps", 0), ("num_workers", -1), ("seed", -1), ("tasks", ())]
+                ("amp", "yes"), ("max_steps", 0), ("num_workers", -1), ("seed", -1), ("tasks", ()),
+                ("tasks", ("exif", "jpeg"))]
 
 
 @pytest.mark.parametrize("name, value", BAD_TRAINING, ids=[f"{n}={v!r}" for n, v in BAD_TRAINING])
@@ -47,7 +48,7 @@ def test_a_bad_training_setting_is_refused_naming_it_its_value_and_what_is_allow
     message = str(err.value)
     assert message.startswith(f"{name}={value!r} is not allowed: {name} must be ") and "\n" not in message
     with pytest.raises(ValueError, match=f"^{name}="):  # the profile path (Python callers, the CLI) too
-        TrainConfig.from_profile(resolve("lite"), **{name: value}) if name != "tasks" else TrainConfig(tasks=value)
+        TrainConfig.from_profile(resolve("lite"), **{name: value})
 
 
 @pytest.mark.parametrize("name, value", [("outer_lr", "abc"), ("focal_gamma", -1.0), ("text_tower", "bert"),
