@@ -34,8 +34,11 @@ from .bilevel import TaskWeights, bilevel_step
 from .blades_tasks import LOSS_NAMES, task_losses  # noqa: F401 - part of this module's API
 from .joint_embedding import BladesNet, JointEmbeddingHeads, build_text_tower
 from .distributed import choose_precision
-from .runs import (EpochSampler, RunConfigJSON, atomic_torch_save, config_difference, parse_set_options, rng_states,
-                   set_rng_states, write_log)
+from .checkpoints import atomic_torch_save, load_checkpoint, read_log, write_log
+from .run_lock import hold_run_lock
+from .run_settings import BLADES_RULES, check_device_available, check_settings
+from .runs import (EpochSampler, RunConfigJSON, config_difference, float_pair, move_aside_if_changed,
+                   parse_set_options, rng_states, set_rng_states)
 from .train import checkpoint_dir
 
 BLADES_SETTINGS: dict[str, dict[str, Any]] = {
@@ -81,6 +84,9 @@ class BladesConfig(RunConfigJSON):
     checkpoint_every_epochs: int = 1
     stop_after_steps: Optional[int] = None  # test hook: SIGKILL after that many steps
 
+    def __post_init__(self) -> None:  # every field against its rule (aigfd_lite.run_settings): ValueError
+        check_settings(dataclasses.asdict(self), BLADES_RULES)
+
     @classmethod
     def from_profile(cls, cfg: Any, **overrides: Any) -> "BladesConfig":
         known = {f.name for f in dataclasses.fields(cls)}
@@ -91,7 +97,7 @@ class BladesConfig(RunConfigJSON):
         values.update(profile=cfg.name, backbone=getattr(cfg, "backbone", "resnet50"))
         values.update(BLADES_SETTINGS.get(cfg.name, {}))
         values.update(overrides)
-        values["betas"] = tuple(float(b) for b in values["betas"])
+        values["betas"] = float_pair(values["betas"])
         return cls(**values)
 
 
@@ -127,9 +133,15 @@ def _batches(dataset, order: list[int], start: int, bcfg: BladesConfig, cuda: bo
 
 def train_blades(bcfg: BladesConfig, run_dir: str | Path, dataset, model: BladesNet,
                  progress: bool = True) -> tuple[BladesNet, pd.DataFrame]:
-    """Train (or resume) into ``run_dir``; returns the model (eval, CPU) and the per-step log."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Train (or resume) into ``run_dir``, holding its lock (:mod:`aigfd_lite.run_lock`); returns the model (eval,
+    CPU) and the per-step log."""
+    check_device_available(bcfg.device)
+    with hold_run_lock(run_dir):
+        return _train_blades_locked(bcfg, Path(run_dir), dataset, model, progress)
+
+
+def _train_blades_locked(bcfg: BladesConfig, run_dir: Path, dataset, model: BladesNet,
+                         progress: bool) -> tuple[BladesNet, pd.DataFrame]:
     device = bcfg.resolved_device()
     cuda = device.type == "cuda"
     spe = len(dataset) // bcfg.batch_size
@@ -145,7 +157,8 @@ def train_blades(bcfg: BladesConfig, run_dir: str | Path, dataset, model: Blades
     ckpt_path, log_path = run_dir / "last.pt", run_dir / "log.csv"
     step, rows, elapsed = 0, [], 0.0
     if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        ckpt = load_checkpoint(ckpt_path, ("config", "model", "optimizer", "scheduler", "step", "elapsed_seconds",
+                                           "torch_rng", "numpy_rng", "python_rng"))
         diff = config_difference(ckpt["config"], bcfg.to_json())
         if diff:
             raise ValueError(f"{run_dir} holds a run with other settings {diff}: use another run_name")
@@ -157,8 +170,7 @@ def train_blades(bcfg: BladesConfig, run_dir: str | Path, dataset, model: Blades
             weights.optimizer.load_state_dict(ckpt["weights_optimizer"])
         set_rng_states(ckpt)
         step, elapsed = int(ckpt["step"]), float(ckpt["elapsed_seconds"])
-        if log_path.is_file():
-            rows = [r for r in pd.read_csv(log_path).to_dict("records") if r["step"] <= step]
+        rows = read_log(log_path, up_to_step=step).to_dict("records")  # a damaged log is moved aside
 
     def save() -> None:
         write_log(rows, log_path)
@@ -225,7 +237,7 @@ def load_blades(bcfg: BladesConfig, run_name: str = "blades") -> BladesNet:
     if not final.is_file():
         raise FileNotFoundError(f"no finished BLADES run at {final}: train it with fetch_or_train_blades(cfg, "
                                 f"{run_name!r}) or `python -m aigfd_lite.blades --profile {bcfg.profile}`")
-    ckpt = torch.load(final, map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint(final)
     tower = build_image_tower(bcfg, "random", bcfg.feature_dim, bcfg.seed)  # the architecture; weights below
     model = build_blades_model(tower, bcfg.text_tower, bcfg.feature_dim, bcfg.seed, state=ckpt["model"])
     model.load_state_dict(ckpt["model"])
@@ -239,22 +251,15 @@ def fetch_or_train_blades(cfg: Any, run_name: str = "blades", bilevel: bool = Tr
     The data is compared by its identity (:func:`aigfd_lite.runs.data_identity`), not by the spelling of its path.
     A run with other settings is moved aside to ``<run_name>.stale-<time>``, never deleted.
     """
-    import shutil
-
     from .train import with_data_identity
 
-    bcfg = with_data_identity(cfg, BladesConfig.from_profile(cfg, bilevel=bilevel, **overrides))
+    bcfg = BladesConfig.from_profile(cfg, bilevel=bilevel, **overrides)  # bad settings: ValueError, before any data
+    check_device_available(bcfg.device)
+    bcfg = with_data_identity(cfg, bcfg)
     run_dir = checkpoint_dir(bcfg.profile, run_name)
-    for name in ("final.pt", "last.pt"):
-        if (run_dir / name).is_file():
-            stored = torch.load(run_dir / name, map_location="cpu", weights_only=True)["config"]
-            if config_difference(stored, bcfg.to_json()):
-                stale = run_dir.with_name(f"{run_name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
-                shutil.move(str(run_dir), stale)
-            break
+    move_aside_if_changed(run_dir, bcfg)
     if (run_dir / "final.pt").is_file():
-        log = pd.read_csv(run_dir / "log.csv") if (run_dir / "log.csv").is_file() else pd.DataFrame()
-        return load_blades(bcfg, run_name), log
+        return load_blades(bcfg, run_name), read_log(run_dir / "log.csv")
     if dataset is None:
         from .blades_data import build_blades_dataset
 
@@ -276,11 +281,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     overrides = parse_set_options(args.set, parser.error)
-    cfg = resolve(args.profile, data_root=args.data_root)
     try:
+        cfg = resolve(args.profile, data_root=args.data_root)
         _, log = fetch_or_train_blades(cfg, args.run_name, bilevel=not args.equal_weights,
                                        progress=not args.no_progress, **overrides)
-    except (ValueError, RuntimeError, OSError) as err:  # bad settings, no CLIP offline, missing data
+    except (ValueError, RuntimeError, OSError) as err:  # bad settings, no CLIP offline, missing data, run in use
         parser.error(str(err))
     last = log.iloc[-1].to_dict() if len(log) else {}
     print(json.dumps({"run_dir": str(checkpoint_dir(cfg.name, args.run_name)), "last_step": last}, default=str))

@@ -85,6 +85,7 @@ class GMMDetector(OutlierMixin, BaseEstimator):
     ``offset_`` (= ``threshold_``, sklearn's name), ``train_scores_`` (log-likelihoods of the faces the mixture was
     fitted on), ``calibration_scores_`` (of the calibration faces; None for the paper's rule),
     ``calibration_index_`` (rows of ``X`` used for calibration; None when none or when given separately),
+    ``n_iter_`` and ``converged_`` (the mixture's EM iterations and whether EM converged within ``max_iter``),
     ``n_features_in_``.
     """
 
@@ -190,6 +191,8 @@ class GMMDetector(OutlierMixin, BaseEstimator):
             n_init=self.n_init,
             random_state=self.random_state,
         ).fit(Z)
+        # sklearn's convention for an estimator with max_iter: the EM iterations and convergence of the best init
+        self.n_iter_, self.converged_ = int(self.gmm_.n_iter_), bool(self.gmm_.converged_)
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         """Log-likelihood of each feature under the mixture (higher = more like a real photograph)."""
@@ -217,6 +220,8 @@ class GMMDetector(OutlierMixin, BaseEstimator):
             "threshold": self.threshold_,
             "n_features_in": int(self.n_features_in_),
             "has_pca": self.pca_ is not None,
+            "n_iter": int(self.n_iter_),
+            "converged": bool(self.converged_),
         }
         arrays = {
             "meta": np.array(json.dumps(meta)),
@@ -265,7 +270,9 @@ class GMMDetector(OutlierMixin, BaseEstimator):
             gmm.precisions_ = pc @ pc.T
         else:
             gmm.precisions_ = pc**2
-        gmm.converged_, gmm.n_iter_, gmm.lower_bound_ = True, 0, float("nan")
+        # files written before n_iter_ was kept: 0 iterations recorded, convergence assumed (as before)
+        gmm.converged_, gmm.n_iter_ = bool(meta.get("converged", True)), int(meta.get("n_iter", 0))
+        gmm.lower_bound_ = float("nan")
         gmm.n_features_in_ = gmm.means_.shape[1]
         det.gmm_ = gmm
         det.pca_ = None
@@ -281,5 +288,6 @@ class GMMDetector(OutlierMixin, BaseEstimator):
         det.calibration_scores_ = arrays.get("calibration_scores")
         det.calibration_index_ = arrays.get("calibration_index")
         det.threshold_ = det.offset_ = float(meta["threshold"])
+        det.n_iter_, det.converged_ = gmm.n_iter_, gmm.converged_
         det.n_features_in_ = int(meta["n_features_in"])
         return det

@@ -47,11 +47,12 @@ def estimate_gpu_minutes(n_items: int, run_cfg: Any) -> float:
 def stored_progress(run_dir: Path, run_cfg: Any) -> tuple[bool, float]:
     """``(finished, fraction done)`` of the run stored in ``run_dir`` if it has ``run_cfg``'s settings, else
     ``(False, 0.0)`` (absent, or other settings: it would be moved aside and trained afresh)."""
+    from .checkpoints import load_checkpoint
     from .runs import config_difference
 
     for name in ("final.pt", "last.pt"):
         if (run_dir / name).is_file():
-            ckpt = torch.load(run_dir / name, map_location="cpu", weights_only=True)
+            ckpt = load_checkpoint(run_dir / name, ("config",))  # damaged: an error naming it and what to do
             if config_difference(ckpt["config"], run_cfg.to_json()):
                 return False, 0.0
             if name == "final.pt":

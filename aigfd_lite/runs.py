@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import os
+import numbers
 import random
+import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
-from .distributed import epoch_order
+from .checkpoints import atomic_torch_save, load_checkpoint, read_log, write_log  # noqa: F401 (blades uses them)
+from .distributed import broadcast_object, epoch_order
 from .models import TASKS, check_tasks
 from .results import build_dir, write_json_atomic
+from .run_lock import RunLock
+from .run_settings import TRAIN_RULES, check_settings
 
 #: Fields that change how a run executes but not what it computes: a resumed run may differ in these.
 #: ``world_size`` is recorded (how many processes trained) but not compared: the global batch and the BatchNorm
@@ -58,6 +62,13 @@ def parse_set_options(items: Sequence[str], error: Callable[[str], Any]) -> dict
         except (ValueError, SyntaxError):
             overrides[key.strip()] = value.strip()
     return overrides
+
+
+def float_pair(value: Any) -> Any:
+    """``betas`` as a tuple of floats when it is a sequence of numbers; anything else is left for its rule."""
+    if isinstance(value, (list, tuple)) and all(isinstance(b, numbers.Real) for b in value):
+        return tuple(float(b) for b in value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,9 @@ class TrainConfig(RunConfigJSON):
     world_size: int = 1  # set by the trainer: the number of processes that trained (recorded, not compared)
     stop_after_steps: int | None = None  # test hook: SIGKILL this process after that many steps (a crash)
 
+    def __post_init__(self) -> None:  # every field against its rule (aigfd_lite.run_settings): ValueError
+        check_settings(dataclasses.asdict(self), TRAIN_RULES)
+
     @classmethod
     def from_profile(cls, cfg: Any, **overrides: Any) -> "TrainConfig":
         """The run configuration of a :class:`~aigfd_lite.profiles.Profile`; unknown override keys raise."""
@@ -119,8 +133,10 @@ class TrainConfig(RunConfigJSON):
         if hasattr(cfg, "thurstone"):
             values["ranking_variant"] = cfg.thurstone
         values.update(overrides)
-        values["tasks"] = check_tasks(values.get("tasks", TASKS))
-        values["betas"] = tuple(float(b) for b in values["betas"])
+        tasks = values.get("tasks", TASKS)
+        TRAIN_RULES["tasks"].check("tasks", (tasks,) if isinstance(tasks, str) else tasks)  # the rule's message
+        values["tasks"] = check_tasks(tasks)
+        values["betas"] = float_pair(values["betas"])
         return cls(**values)
 
     @classmethod
@@ -177,6 +193,15 @@ def data_identity(cfg: Any) -> str:
     return f"lite-corpus:{corpus_key(cfg)}+camera:{SIMULATOR_VERSION}"
 
 
+def with_data_identity(cfg: Any, run_cfg: Any, main: bool = True) -> Any:
+    """``run_cfg`` (a :class:`TrainConfig` or BLADES config) with ``data_id`` set from profile ``cfg`` and the run's
+    ``data_root``, computed on the main process and sent to the others; unchanged if already set."""
+    if run_cfg.data_id is not None:
+        return run_cfg
+    source = dataclasses.replace(cfg, data_root=run_cfg.data_root) if dataclasses.is_dataclass(cfg) else cfg
+    return dataclasses.replace(run_cfg, data_id=broadcast_object(data_identity(source) if main else None))
+
+
 def config_difference(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """The settings in which two runs differ (runtime fields ignored; a setting missing from either side counts
     as its default, so checkpoints written before a setting existed stay valid). When both sides carry a data
@@ -197,16 +222,19 @@ def config_difference(stored: dict[str, Any], current: dict[str, Any]) -> dict[s
     return {k: (a.get(k), b.get(k)) for k in sorted(keys) if a.get(k) != b.get(k)}
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def write_log(rows: list[dict[str, Any]], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    pd.DataFrame(rows).to_csv(tmp, index=False)
-    os.replace(tmp, path)
+def move_aside_if_changed(run_dir: Path, run_cfg: Any) -> None:
+    """Move a run stored in ``run_dir`` with other settings than ``run_cfg`` (a finished run's ``final.pt``, else a
+    partial run's ``last.pt``) to ``<run>.stale-<time>``, never deleted, holding the folder's lock so that it is
+    never moved from under a trainer still writing it (:class:`aigfd_lite.run_lock.RunInUseError`)."""
+    for name in ("final.pt", "last.pt"):
+        if (run_dir / name).is_file():
+            diff = config_difference(load_checkpoint(run_dir / name, ("config",))["config"], run_cfg.to_json())
+            if diff:
+                stale = run_dir.with_name(f"{run_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+                print(f"settings changed {diff}: moving {run_dir} to {stale}")
+                with RunLock(run_dir):
+                    shutil.move(str(run_dir), stale)
+            return
 
 
 def rng_states() -> dict[str, Any]:
@@ -223,20 +251,23 @@ def set_rng_states(ckpt: dict[str, Any]) -> None:
     random.setstate((ckpt["python_rng"][0], tuple(ckpt["python_rng"][1]), ckpt["python_rng"][2]))
 
 
+#: What a resumable checkpoint (``last.pt``) holds besides the state dicts' contents.
+RESUME_KEYS = ("config", "model", "optimizer", "scheduler", "scaler", "step", "elapsed_seconds", "torch_rng",
+               "numpy_rng", "python_rng")
+
+
 def read_resume_point(run_dir: Path, tcfg: TrainConfig) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str]:
     """``(checkpoint or None, log rows up to its step, error)`` of a run folder; ``error`` is non-empty when the
     folder holds a run with other settings. Called on rank 0 only."""
     ckpt_path, log_path = run_dir / "last.pt", run_dir / "log.csv"
     if not ckpt_path.is_file():
         return None, [], ""
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint(ckpt_path, RESUME_KEYS)
     diff = config_difference(ckpt["config"], tcfg.to_json())
     if diff:
         return None, [], f"{run_dir} holds a run with other settings {diff}: use another run_name"
-    rows = []
-    if log_path.is_file():  # rows logged after the checkpoint belong to steps that will be redone
-        rows = [r for r in pd.read_csv(log_path).to_dict("records") if r["step"] <= int(ckpt["step"])]
-    return ckpt, rows, ""
+    # rows logged after the checkpoint belong to steps that will be redone; a damaged log is moved aside
+    return ckpt, read_log(log_path, up_to_step=int(ckpt["step"])).to_dict("records"), ""
 
 
 def save_checkpoint(run_dir: Path, tcfg: TrainConfig, *, step: int, steps_per_epoch: int, total_steps: int,

@@ -13,16 +13,18 @@ Taught in chapter 4 (``book/04_pretraining.md``). Public API, used by chapters 5
   ``bootstrap_intervals(result)`` their face-level bootstrap intervals (both live in :mod:`aigfd_lite.pretext`).
 * Features for the detector: :func:`aigfd_lite.models.extract_features` (``input_size=cfg.input_size``).
 
-One flat, typed configuration (:class:`TrainConfig`, in :mod:`aigfd_lite.runs` with the checkpoint code); AdamW with
-the paper's learning rate and the published code's betas, eps and weight decay, and a per-step cosine schedule; loss = four all-pairs ranking losses + manipulation loss
-(Eq. 6), each term logged. On CUDA: bf16 autocast from compute capability 8.0, fp16 with a GradScaler below
-(:func:`aigfd_lite.distributed.choose_precision`); channels_last; pinned memory; worker processes. A step is
-:func:`train_step`; with ``accumulation_steps > 1`` (the full profile's ``"auto"``: the fewest that fit the GPU's
-memory, :mod:`aigfd_lite.gpu_memory`) it runs in micro-batches whose ranking pairs still span the whole batch
-(:mod:`aigfd_lite.accumulation`). A checkpoint
-(model, optimiser, scheduler, scaler, RNG states, step, data position) is written atomically every epoch
-(``checkpoint_every_epochs``) and every ``checkpoint_every_steps`` steps; rerunning resumes exactly, so killing the
-process loses at most the steps since the last checkpoint. Under torchrun the same loop runs DistributedDataParallel
+One flat, typed configuration (:class:`TrainConfig`, in :mod:`aigfd_lite.runs` with the checkpoint code; every value
+checked by :mod:`aigfd_lite.run_settings` when it is made); AdamW with the paper's learning rate and the published
+code's betas, eps and weight decay, and a per-step cosine schedule; loss = four all-pairs ranking losses +
+manipulation loss (Eq. 6), each term logged. On CUDA: bf16 autocast from compute capability 8.0, fp16 with a
+GradScaler below (:func:`aigfd_lite.distributed.choose_precision`); channels_last; pinned memory; worker processes. A
+step is :func:`train_step`; with ``accumulation_steps > 1`` (the full profile's ``"auto"``: the fewest that fit the
+GPU's memory, :mod:`aigfd_lite.gpu_memory`) it runs in micro-batches whose ranking pairs still span the whole batch
+(:mod:`aigfd_lite.accumulation`). A checkpoint (model, optimiser, scheduler, scaler, RNG states, step, data position)
+is written atomically every epoch (``checkpoint_every_epochs``) and every ``checkpoint_every_steps`` steps; rerunning
+resumes exactly, so killing the process loses at most the steps since the last checkpoint. One trainer at a time
+holds a run folder (:mod:`aigfd_lite.run_lock`); a damaged checkpoint or log is reported, never overwritten
+(:mod:`aigfd_lite.checkpoints`). Under torchrun the same loop runs DistributedDataParallel
 (:mod:`aigfd_lite.distributed`): ``batch_size`` is the global batch, the ranking loss is formed over all of it, and
 rank 0 alone reads and writes the run folder. CLI for long runs outside a notebook::
 
@@ -35,7 +37,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import time
 from collections.abc import Sequence
@@ -47,15 +48,18 @@ import torch
 
 from .accumulation import resolve_accumulation, two_pass_backward
 from .augment import augmented
+from .checkpoints import load_checkpoint, read_log
 from .data_loader import training_loader
 from .distributed import (Precision, barrier, broadcast_object, choose_precision, gather, init_from_env, prepare,
                           shutdown)
 from .losses import manipulation_loss, pairwise_ranking_loss, total_loss
 from .models import TAGS, TASKS, ExifManipNet, build_model, prepare_batch
 from .pretext import bootstrap_intervals, evaluate_pretext  # noqa: F401 (re-exported: part of the public API)
+from .run_lock import RunInUseError, hold_run_lock
+from .run_settings import check_device_available
 from .runs import (RUNTIME_FIELDS, EpochSampler, TrainConfig, checkpoint_dir,  # noqa: F401 (re-exported)
-                   config_difference, data_identity, parse_set_options, read_resume_point, save_checkpoint,
-                   set_rng_states)
+                   config_difference, data_identity, move_aside_if_changed, parse_set_options, read_resume_point,
+                   save_checkpoint, set_rng_states, with_data_identity)
 
 HEADS: tuple[str, ...] = (*TAGS, "manipulation")
 
@@ -116,8 +120,16 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
           model: ExifManipNet | None = None, progress: bool = True) -> tuple[ExifManipNet, pd.DataFrame]:
     """Train (or resume training) into ``run_dir``; return the model (eval mode, CPU) and the log.
 
-    Under torchrun every rank calls this; each trains on its slice of every global batch, rank 0 alone writes.
+    Under torchrun every rank calls this; each trains on its slice of every global batch, rank 0 alone writes, holding
+    the run folder's lock (:mod:`aigfd_lite.run_lock`: a second trainer of the same folder gets ``RunInUseError``).
     """
+    check_device_available(tcfg.device)
+    with hold_run_lock(run_dir, init_from_env(tcfg.device)[0].main):
+        return _train_locked(tcfg, Path(run_dir), dataset, model, progress)
+
+
+def _train_locked(tcfg: TrainConfig, run_dir: Path, dataset: torch.utils.data.Dataset | None,
+                  model: ExifManipNet | None, progress: bool) -> tuple[ExifManipNet, pd.DataFrame]:
     procs, device = init_from_env(tcfg.device)
     tcfg = dataclasses.replace(tcfg, world_size=procs.world_size)
     if tcfg.batch_size % procs.world_size:
@@ -125,9 +137,6 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
                          f"{procs.world_size} processes")
     tcfg = dataclasses.replace(tcfg, accumulation_steps=broadcast_object(
         resolve_accumulation(tcfg, device, procs.world_size) if procs.main else None))
-    run_dir = Path(run_dir)
-    if procs.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
     progress = progress and procs.main
     if dataset is None:  # each node's first process builds (and caches) the data before the others read it
         from .pretext import build_pretext_dataset
@@ -236,7 +245,7 @@ def _finished_run(tcfg: TrainConfig, run_name: str) -> dict[str, Any]:
     if not final.is_file():
         raise FileNotFoundError(f"no finished run at {final}: train it with fetch_or_train(cfg, {run_name!r}) or "
                                 f"`python -m aigfd_lite.train --profile {tcfg.profile} --run-name {run_name}`")
-    return torch.load(final, map_location="cpu", weights_only=True)
+    return load_checkpoint(final)  # a damaged file: DamagedCheckpointError, naming it and what to do
 
 
 def _model_of(ckpt: dict[str, Any]) -> ExifManipNet:
@@ -253,15 +262,6 @@ def load_trained(cfg: Any, run_name: str = "ours", **overrides: Any) -> ExifMani
     return _model_of(_finished_run(tcfg, run_name))
 
 
-def with_data_identity(cfg: Any, run_cfg: Any, main: bool = True) -> Any:
-    """``run_cfg`` (a :class:`TrainConfig` or BLADES config) with ``data_id`` set from profile ``cfg`` and the run's
-    ``data_root``, computed on the main process and sent to the others; unchanged if already set."""
-    if run_cfg.data_id is not None:
-        return run_cfg
-    source = dataclasses.replace(cfg, data_root=run_cfg.data_root) if dataclasses.is_dataclass(cfg) else cfg
-    return dataclasses.replace(run_cfg, data_id=broadcast_object(data_identity(source) if main else None))
-
-
 def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASKS, progress: bool = True,
                    **overrides: Any) -> tuple[ExifManipNet, pd.DataFrame]:
     """Load a profile's finished run if it exists with the same settings, else train it (resuming a partial run).
@@ -272,7 +272,8 @@ def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASK
     and moves the folder; the others wait at a barrier, then follow its decision (a finished run's weights are
     sent to them).
     """
-    tcfg = TrainConfig.from_profile(cfg, tasks=tasks, **overrides)
+    tcfg = TrainConfig.from_profile(cfg, tasks=tasks, **overrides)  # bad settings: ValueError, before any data
+    check_device_available(tcfg.device)
     procs, device = init_from_env(tcfg.device)
     if procs.main:  # "auto" is resolved for this GPU before comparing with a stored run
         tcfg = dataclasses.replace(tcfg, accumulation_steps=resolve_accumulation(tcfg, device, procs.world_size))
@@ -280,18 +281,9 @@ def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASK
     run_dir = checkpoint_dir(tcfg.profile, run_name)
     finished = None
     if procs.main:
-        stored = None
-        for name in ("final.pt", "last.pt"):
-            if (run_dir / name).is_file():
-                stored = torch.load(run_dir / name, map_location="cpu", weights_only=True)["config"]
-                break
-        if stored is not None and config_difference(stored, tcfg.to_json()):
-            stale = run_dir.with_name(f"{run_name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
-            print(f"settings changed {config_difference(stored, tcfg.to_json())}: moving {run_dir} to {stale}")
-            shutil.move(str(run_dir), stale)
+        move_aside_if_changed(run_dir, tcfg)
         if (run_dir / "final.pt").is_file():
-            log = pd.read_csv(run_dir / "log.csv") if (run_dir / "log.csv").is_file() else pd.DataFrame()
-            finished = (_finished_run(tcfg, run_name), log)
+            finished = (_finished_run(tcfg, run_name), read_log(run_dir / "log.csv"))
     barrier()  # the folder has been moved (or not) before any rank goes on
     finished = broadcast_object(finished)
     if finished is not None:
@@ -305,7 +297,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--profile", default="full")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--run-name", default="ours")
-    parser.add_argument("--tasks", default="exif,manipulation", help="comma-separated subset of exif,manipulation")
+    parser.add_argument("--tasks", default=None, help="comma-separated subset of exif,manipulation (default both; "
+                        "--set tasks=... is the same)")
     parser.add_argument("--max-steps", type=int, default=None, metavar="N",
                         help="stop at optimiser step N with a checkpoint (rerun without it to continue)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
@@ -318,11 +311,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.max_steps < 1:
             parser.error(f"--max-steps must be at least 1, got {args.max_steps}")
         overrides["max_steps"] = args.max_steps
-    cfg = resolve(args.profile, data_root=args.data_root)
-    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
-    try:
+    if args.tasks is not None and "tasks" in overrides:
+        parser.error("give the tasks once: --tasks or --set tasks=..., not both")
+    tasks = overrides.pop("tasks", args.tasks or ",".join(TASKS))
+    if isinstance(tasks, str):
+        tasks = tuple(t.strip() for t in tasks.split(",") if t.strip())
+    try:  # bad settings, a damaged checkpoint, a run folder in use: one line and exit status 2, no traceback
+        cfg = resolve(args.profile, data_root=args.data_root)
         model, log = fetch_or_train(cfg, args.run_name, tasks=tasks, progress=not args.no_progress, **overrides)
-    except ValueError as err:
+    except (ValueError, RunInUseError) as err:
         parser.error(str(err))
     finally:
         shutdown()

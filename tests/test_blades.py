@@ -137,3 +137,17 @@ def test_image_tower_uses_the_profiles_backbone(monkeypatch):
     assert build_image_tower(resolve("lite"), "random") == "mobilenet_v2-tower"
     assert build_image_tower(resolve("full"), "imagenet") == "resnet50-tower"
     assert calls == [("random", "mobilenet_v2"), ("imagenet", "resnet50")]
+
+
+def test_blades_refuses_a_damaged_checkpoint_and_bad_settings_before_any_data(tmp_path, capsys, monkeypatch):
+    from aigfd_lite.checkpoints import DamagedCheckpointError
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "last.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(DamagedCheckpointError, match="last.pt is damaged"):
+        train_blades(tiny_config(), tmp_path / "r", dataset(), model(), progress=False)
+    monkeypatch.setattr("aigfd_lite.train.with_data_identity", lambda *a, **k: pytest.fail("data was read"))
+    with pytest.raises(SystemExit) as exited:
+        main(["--profile", "lite", "--set", "checkpoint_every_epochs=0"])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exited.value.code == 2 and "error: checkpoint_every_epochs=0 is not allowed" in line

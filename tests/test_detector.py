@@ -156,3 +156,35 @@ def test_round_trip_identical_in_high_dimension(tmp_path):
     det = GMMDetector(n_components=3, pca_components=16).fit(X)
     again = GMMDetector.load(det.save(tmp_path / "wide.npz"))
     assert np.array_equal(again.score_samples(Y), det.score_samples(Y))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # max_iter=1 is meant not to converge
+def test_n_iter_and_converged_come_from_the_mixture_and_survive_save_load(data, tmp_path):
+    det = GMMDetector(n_components=2, max_iter=3, reg_covar=1e-3).fit(data)
+    assert det.n_iter_ == det.gmm_.n_iter_ and 1 <= det.n_iter_ <= 3
+    assert det.converged_ == det.gmm_.converged_
+    loose = GMMDetector(n_components=2, max_iter=1, n_init=1).fit(data)  # one EM step cannot converge here
+    assert loose.n_iter_ == 1 and loose.converged_ is False
+    again = GMMDetector.load(loose.save(tmp_path / "gmm.npz"))
+    assert (again.n_iter_, again.converged_) == (1, False)
+
+
+# scikit-learn's estimator checks fit on 10-30 rows. The default split-conformal rule keeps a third of them to set
+# the threshold, and under 19 calibration faces no threshold can certify alpha = 0.05 (conformal_threshold raises,
+# by design), so the default instance would fail most checks for that reason alone. Both rules are checked instead,
+# the conformal one at alpha = 0.25 (3 calibration faces suffice); every check must pass (none is expected to fail).
+@pytest.mark.parametrize("det", [GMMDetector(n_components=2, false_alarm=0.25),
+                                 GMMDetector(n_components=2, threshold_rule="train-quantile")],
+                         ids=["split-conformal", "train-quantile"])
+def test_sklearn_estimator_checks_pass(det):
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the checks' tiny mixtures warn that EM did not converge
+        results = check_estimator(det, on_fail=None, on_skip=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert not failed
+    names = {r["check_name"] for r in results if r["status"] == "passed"}
+    assert {"check_outliers_train", "check_outliers_fit_predict", "check_non_transformer_estimators_n_iter"} <= names

@@ -167,7 +167,7 @@ def test_only_rank_0_writes(torchrun_runs):
         rank1 = json.loads((torchrun_runs / f"audit_{phase}_1.json").read_text())
         assert rank1 == [] and any(p.endswith("last.pt") for entry in rank0 for p in entry[1:]), (phase, rank1)
     assert sorted(p.name for p in (torchrun_runs / "runs" / "b").iterdir()) == [
-        "final.pt", "last.pt", "log.csv", "state.json"]
+        ".lock", "final.pt", "last.pt", "log.csv", "state.json"]  # .lock: rank 0's (aigfd_lite.run_lock)
 
 
 def test_fetch_or_train_moves_a_stale_run_once_behind_a_barrier(torchrun_runs):

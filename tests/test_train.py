@@ -223,3 +223,89 @@ def test_a_mobilenet_run_is_trained_and_reloaded_with_its_backbone(tmp_path, mon
     batch = prepare_batch(torch.stack([data[i][0] for i in range(4)]), torch.device("cpu"), 32)
     with torch.no_grad():
         assert torch.allclose(loaded(batch)["manipulation"], trained(batch)["manipulation"])
+
+
+# Probed bad inputs of the command line: each exits with status 2 and one `error:` line naming the setting, its value
+# and what is allowed, before any data is read (with_data_identity and train would read it: both fail the test).
+BAD_CLI = [["--set", "checkpoint_every_epochs=0"], ["--set", "lr=abc"], ["--set", "epochs=x"],
+           ["--set", "batch_size=0"], ["--set", "input_size=0"], ["--set", "epochs=-1"], ["--set", "device=cuda"],
+           ["--set", "tasks=jpeg"], ["--tasks", "exif,jpeg"], ["--profile", "huge"]]
+
+
+@pytest.mark.parametrize("args", BAD_CLI, ids=[a[-1] for a in BAD_CLI])
+def test_cli_refuses_bad_settings_with_one_line_before_any_data(args, monkeypatch, capsys, tmp_path):
+    def no_data(*a, **k):
+        raise AssertionError("data was read before the settings were checked")
+
+    monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # device=cuda: a machine without a GPU
+    monkeypatch.setattr("aigfd_lite.train.with_data_identity", no_data)
+    monkeypatch.setattr("aigfd_lite.train.train", no_data)
+    with pytest.raises(SystemExit) as exited:
+        main(["--profile", "lite", "--no-progress", *args])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]
+    assert "error: " in line and "Traceback" not in err
+    key, _, value = args[-1].partition("=")
+    if args[0] == "--set":
+        assert f"{key}=" in line and value in line
+    else:
+        assert args[-1].split(",")[-1] in line  # the offending task, or the unknown profile
+    assert not list(tmp_path.rglob("*.pt"))
+
+
+def test_cli_tasks_by_option_or_by_set_but_not_both(monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr("aigfd_lite.train.fetch_or_train", lambda cfg, run_name, tasks, progress, **overrides:
+                        seen.append((tasks, overrides)) or (None, __import__("pandas").DataFrame()))
+    main(["--profile", "lite", "--set", "tasks=exif"])
+    main(["--profile", "lite", "--set", "tasks=('manipulation',)", "--set", "seed=3"])
+    main(["--profile", "lite"])
+    assert seen == [(("exif",), {}), (("manipulation",), {"seed": 3}), (("exif", "manipulation"), {})]
+    with pytest.raises(SystemExit) as exited:
+        main(["--profile", "lite", "--tasks", "exif", "--set", "tasks=exif"])
+    assert exited.value.code == 2 and "not both" in capsys.readouterr().err
+
+
+def test_cli_reports_a_damaged_checkpoint_without_touching_it(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
+    monkeypatch.setattr("aigfd_lite.train.with_data_identity", lambda cfg, run_cfg, main=True: run_cfg)
+    run = tmp_path / "checkpoints" / "lite" / "ours"
+    run.mkdir(parents=True)
+    (run / "last.pt").write_bytes(b"\x80\x02 not a checkpoint" * 10)
+    with pytest.raises(SystemExit) as exited:
+        main(["--profile", "lite", "--no-progress"])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exited.value.code == 2 and f"{run / 'last.pt'} is damaged" in line and "move it aside" in line
+    assert "weights_only" not in line and (run / "last.pt").read_bytes().startswith(b"\x80\x02 not")
+
+
+def test_a_garbage_log_is_moved_aside_on_resume_and_other_settings_are_refused(tmp_path):
+    from aigfd_lite.train import train
+
+    run = tmp_path / "r"
+    train(tiny_config(max_steps=5), run, dataset=dataset(), model=model(), progress=False)  # stops at step 5
+    garbage = b"\x00\x01\x02 this is not the log \xff\n" * 3
+    (run / "log.csv").write_bytes(garbage)
+    with pytest.warns(RuntimeWarning, match=r"could not be parsed.*moved its 3 line\(s\)"):
+        _, log = train(tiny_config(), run, dataset=dataset(), model=model(), progress=False)
+    [aside] = run.glob("log.csv.damaged-*")
+    assert aside.read_bytes() == garbage  # nothing lost: the old log is kept as it was
+    assert list(log["step"]) == list(range(6, 13)) and (run / "final.pt").is_file()
+    with pytest.raises(ValueError, match=r"other settings \{'seed': \(42, 7\)\}"):  # resuming another seed: refused
+        train(tiny_config(seed=7), run, dataset=dataset(), model=model(), progress=False)
+
+
+def test_a_second_trainer_of_one_run_folder_is_refused(tmp_path):
+    from aigfd_lite.train import RunInUseError, train
+    from test_run_lock import hold_in_subprocess
+
+    holder = hold_in_subprocess(tmp_path / "r")  # another trainer of this run, still alive
+    try:
+        with pytest.raises(RunInUseError, match=f"pid {holder.pid}"):
+            train(tiny_config(), tmp_path / "r", dataset=dataset(), model=model(), progress=False)
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    assert not (tmp_path / "r" / "last.pt").exists()  # it wrote nothing
