@@ -321,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     from aigfd_lite.gpu_measurements import result_table
 
     print(result_table(report))
-    return 0
+    failed = [name for name, part in report["parts"].items() if part["status"] != "ok"]
+    return 1 if args.smoke and failed else 0  # CI: a smoke part that fails fails the build
 
 
 if __name__ == "__main__":
