@@ -16,7 +16,8 @@ IMGAUG_VENV := .venv-imgaug
 IMGAUG_STAMP := $(IMGAUG_VENV)/.installed-stamp
 IMGAUG_REF := _build/imgaug/reference.npz
 
-.PHONY: book test install data notebooks rehearsal html unit check-built sync clean imgaug-env imgaug-reference
+.PHONY: book test install data notebooks rehearsal html unit check-built sync clean imgaug-env imgaug-reference \
+	gpu-check-smoke
 
 book: notebooks html  ## install, fetch the lite data, execute every notebook, render the HTML book
 	@echo "The book is at _build/stage/_build/html/index.html"
@@ -25,6 +26,7 @@ test: data imgaug-reference  ## unit tests (imgaug compared via its side env), e
 	$(PY) -m pytest tests -m "not built" --durations=15
 	$(MAKE) notebooks PROFILE=lite
 	$(MAKE) rehearsal
+	$(MAKE) gpu-check-smoke
 	$(MAKE) html
 	$(PY) -m pytest tests -m built
 
@@ -61,6 +63,9 @@ notebooks: data  ## execute the notebooks with papermill into _build/executed/ (
 
 rehearsal: data  ## every notebook with profile = "full" on a miniature of the paper's data, tiny sizes (tools/rehearse.py): _build/rehearsal/
 	$(PY) tools/rehearse.py --lanes $(REHEARSAL_LANES)
+
+gpu-check-smoke: data  ## tools/gpu_check.py --smoke: every part of the GPU check at tiny sizes on this CPU (tests/test_gpu_check.py reads it)
+	$(PY) tools/gpu_check.py --smoke --out _build/gpu_check_smoke.json
 
 html: install  ## render the book from the executed copies, warnings as errors
 	$(PY) tools/book.py stage

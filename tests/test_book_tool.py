@@ -65,6 +65,21 @@ def test_status_page_lists_headline_numbers_with_their_profile(tmp_path, monkeyp
     assert "not run" in page  # no timings in this folder
 
 
+def test_status_page_shows_gpu_measurements_or_says_there_is_none(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from aigfd_lite import gpu_measurements
+
+    monkeypatch.setattr(book, "RESULTS", tmp_path)
+    monkeypatch.setattr(gpu_measurements, "MEASUREMENTS_DIR", tmp_path / "none")
+    page = book.status_page(book.toc_stems())
+    assert "## Measured on a GPU" in page and "no GPU measurement yet: run tools/gpu_check.py on a GPU" in page
+    monkeypatch.setattr(gpu_measurements, "MEASUREMENTS_DIR", Path(__file__).parent / "fixtures" / "gpu_measurements")
+    page = book.status_page(book.toc_stems())
+    assert "| Fixture GPU, 2026-01-02, commit 0123456789 | fp16 + GradScaler | 123.4 | 10.0 | 12.0 |" in page
+    assert "no GPU measurement yet" not in page
+
+
 def test_pages_that_read_other_results_run_last(monkeypatch, tmp_path):
     """Chapter 0 quotes chapter 6's measurement, so a whole-book run executes it after chapter 6."""
     ran = []

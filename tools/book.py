@@ -196,6 +196,15 @@ def headline_section(stems: list[str]) -> list[str]:
     return lines + [""]
 
 
+def gpu_section() -> list[str]:
+    """The GPU measurements committed under aigfd_lite/data/gpu_measurements/ (tools/gpu_check.py), or a sentence."""
+    from aigfd_lite.gpu_measurements import summary_lines
+
+    return ["## Measured on a GPU", "", "Training step of the full profile (chapter 4), measured by",
+            "`tools/gpu_check.py` on the GPU, date and commit of each row, beside aigfd_lite.gpu_memory's estimate.",
+            "", *summary_lines(), ""]
+
+
 def status_page(stems: list[str]) -> str:
     timings_path = RESULTS / "_timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
@@ -214,7 +223,7 @@ def status_page(stems: list[str]) -> str:
         total += seconds or 0.0
         lines.append(f"| {stem} | {profile} | {seconds if seconds is not None else 'not run'} | {t.get('finished_at', '')} |")
     lines += [f"| **total** | | {total:.1f} | |", ""]
-    lines += headline_section(stems)
+    lines += headline_section(stems) + gpu_section()
     lines += ["## Package versions", "", "| package | version |", "|---|---|", f"| python | {platform.python_version()} |"]
     for name in VERSIONED:
         try:
