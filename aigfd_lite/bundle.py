@@ -49,6 +49,10 @@ class Preprocessing:
     face_size: int = 128
     input_size: int = 224
     detector: str = "dlib-hog"
+    # chapter 5's path for every face (aigfd_lite.testsets.as_tested): down to common_size (None: not), then to
+    # test_size, as the GMM's faces were; then the network resizes to input_size
+    common_size: Optional[int] = None
+    test_size: int = 224
     alpha_background: tuple[int, int, int] = (255, 255, 255)  # transparency over white, as the corpus reads it
 
     def __post_init__(self) -> None:
@@ -201,58 +205,53 @@ def load_bundle(folder: str | Path | None = None) -> Bundle:
 
 
 def preprocessing_of(cfg) -> Preprocessing:
-    """The preprocessing of profile ``cfg``: the corpus's detection settings, crop and the network's input size."""
+    """The preprocessing of profile ``cfg``: the corpus's detection settings and crop, chapter 5's path to the test
+    size (:func:`aigfd_lite.recipe.view_of`) and the network's input size."""
     from . import faces
+    from .recipe import view_of
 
+    view = view_of(cfg)
     return Preprocessing(detect_max_side=faces.DETECT_MAX_SIDE, detect_upsample=faces.DETECT_UPSAMPLE,
                          detect_min_score=faces.DETECT_MIN_SCORE, min_face_px=int(cfg.min_face_px),
                          crop_scale=float(cfg.crop_scale), face_size=int(cfg.face_size),
-                         input_size=int(cfg.input_size))
+                         input_size=int(cfg.input_size), common_size=view["native_size"],
+                         test_size=int(view["test_size"]))
 
 
-def gmm_training_images(cfg):
-    """The real faces the GMM is fitted on, as chapter 5 chooses them (lite: the corpus's train split, an array;
-    full: an :class:`aigfd_lite.image_files.ImageFiles` that extract_features streams)."""
-    if cfg.data_root:
-        from .image_files import ImageFiles
-        from .testsets import PaperLayout
+def as_scored(crops: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """Face crops (uint8 (N, face_size, face_size, 3)) as the bundle's GMM faces were seen: chapter 5's path."""
+    from .testsets import as_tested
 
-        layout = PaperLayout(f"{cfg.data_root}/data")  # streamed: extract_features reads them in batches
-        return ImageFiles(layout.gmm_train_paths(cfg.n_gmm_fit), cfg.test_size)
-    from .faces import build_corpus
-
-    return build_corpus(cfg, progress=False).subset("train").images[: cfg.n_gmm_fit]
-
-
-def fit_detector(cfg, features: np.ndarray, **overrides):
-    """Chapter 5's detector with profile ``cfg``'s settings (its threshold rule included; ``overrides`` win, e.g.
-    the ``n_components`` chapter 5 chose), fitted on real faces' ``features``."""
-    from .detector import GMMDetector
-    from .protocol import detector_settings
-
-    return GMMDetector(**detector_settings(cfg, **overrides)).fit(features)
+    return as_tested(crops, native_size=prep.common_size, test_size=prep.test_size)
 
 
 def build_bundle(cfg, run_name: str = "ours", folder: str | Path | None = None, detector=None) -> Path:
     """Bundle the finished run ``run_name`` of profile ``cfg`` with a detector fitted as in chapter 5.
 
-    ``detector``: an already fitted one (the book passes chapter 5's); ``None`` fits it here. Raises
-    ``FileNotFoundError`` when the run was never finished (train it first).
+    The detector is chapter 5's (:func:`aigfd_lite.recipe.chapter_detector` on :func:`~aigfd_lite.recipe.
+    detector_faces`: the same faces, preprocessing, K and threshold); ``detector``: an already fitted one instead.
+    Raises ``FileNotFoundError`` when the run was never finished (train it first).
     """
     from .models import extract_features
+    from .recipe import chapter_detector, detector_faces
     from .train import checkpoint_dir, load_trained
 
     folder = check_replaceable(folder or default_dir(), "bundle.json", "bundle")  # before minutes of work
     model = load_trained(cfg, run_name)
     config = dict(getattr(model, "train_config", {}) or {})
+    choice = None
     if detector is None:
-        images = gmm_training_images(cfg)
-        features = extract_features(model, images, input_size=cfg.input_size, device="cpu", progress=False)
-        detector = fit_detector(cfg, features)
+        features = extract_features(model, detector_faces(cfg), input_size=cfg.input_size, device="cpu",
+                                    progress=False)
+        detector, choice, _ = chapter_detector(cfg, features)
+    calibration = getattr(detector, "calibration_scores_", None)
+    calibration = [] if calibration is None else calibration
     settings = {"backbone": config.get("backbone", DEFAULT_BACKBONE),
                 "feature_dim": int(config.get("feature_dim", getattr(model, "feature_dim", 768))),
                 "tasks": list(config.get("tasks", ["exif", "manipulation"]))}
     source = {"profile": cfg.name, "run_name": run_name, "checkpoint": str(checkpoint_dir(cfg.name, run_name)),
-              "train_config": config}
+              "train_config": config, "detector_choice": choice.to_json() if choice else None,
+              "gmm_faces": {"n_fit": len(detector.train_scores_), "n_calibration": len(calibration),
+                            "what": "chapter 5's GMM faces (aigfd_lite.recipe.detector_faces)"}}
     return write_bundle(folder, model, detector, preprocessing_of(cfg),
                         model_settings=settings, source=source)

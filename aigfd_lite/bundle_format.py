@@ -111,6 +111,8 @@ PREPROCESSING = {
     "input_size": integer(8, 2048),
     "detector": one_of("dlib-hog"),
     "alpha_background": rgb,
+    "common_size": optional(integer(8, 2048)),  # chapter 5's common resolution (lite: the generators' smallest)
+    "test_size": integer(8, 2048),
 }
 DETECTOR_PARAMS = {
     "n_components": integer(1, 4096),

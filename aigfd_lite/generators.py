@@ -29,6 +29,7 @@ from .testsets import resample
 
 DCGAN_LATENT = 100
 DCGAN_SIZE = 64
+AUTOENCODER_SIZE = 32  # the autoencoder's native size (its default; the lite protocol's common resolution)
 
 
 class DCGANGenerator(nn.Module):
@@ -217,7 +218,7 @@ def reconstruct(model: FaceAutoencoder, images: np.ndarray, batch_size: int = 12
 
 
 def lite_generators(train_images: np.ndarray, test_images: np.ndarray, *, n_samples: int, seed: int = 2024,
-                    ae_size: int = 32, ae_epochs: int = 60, progress: bool = True) -> dict[str, dict]:
+                    ae_size: int = AUTOENCODER_SIZE, ae_epochs: int = 60, progress: bool = True) -> dict[str, dict]:
     """The lite generator families, ready for :func:`aigfd_lite.testsets.lite_test_set` (chapters 5 and 6).
 
     Per family: ``"test"`` (generated faces for the test sets), ``"train"`` (other generated faces, only for the

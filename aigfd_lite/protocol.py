@@ -43,12 +43,12 @@ class Protocol:
 def load_protocol(cfg: Any, progress: bool = False, uncontrolled: bool = False) -> Protocol:
     """The profile's protocol (see the module docstring); ``uncontrolled`` adds lite test sets without the
     resolution control (chapter 6 measures the difference)."""
-    if cfg.data_root:
-        from .image_files import ImageFiles
-        from .testsets import PaperLayout, paper_test_sets
+    from .recipe import detector_faces
 
-        layout = PaperLayout(f"{cfg.data_root}/data")
-        fit_real = ImageFiles(layout.gmm_train_paths(cfg.n_gmm_fit), cfg.test_size)
+    if cfg.data_root:
+        from .testsets import paper_test_sets
+
+        fit_real = detector_faces(cfg)  # the paper's GMM images, streamed
         sets = paper_test_sets(f"{cfg.data_root}/data", cfg.n_test_per_generator, cfg.test_seed, cfg.test_size,
                                stream=True)
         return Protocol(fit_real, sets)
@@ -56,19 +56,24 @@ def load_protocol(cfg: Any, progress: bool = False, uncontrolled: bool = False) 
     from .generators import lite_generators
     from .testsets import lite_test_set
 
+    from .recipe import detector_faces, view_of
+
     corpus = build_corpus(cfg, progress=progress)
     train_raw, test_raw = corpus.subset("train").images[: cfg.n_gmm_fit], corpus.subset("test").images
     generated = lite_generators(train_raw, test_raw, n_samples=cfg.n_test_per_generator, seed=cfg.test_seed,
                                 progress=progress)
     native = min(g["native_size"] for g in generated.values())
-    view = dict(native_size=native, test_size=cfg.test_size)
+    view = view_of(cfg)
+    if native != view["native_size"]:  # recipe.detector_faces (the bundle's faces) must take the same path
+        raise RuntimeError(f"the lite generators' smallest native size is {native} px, the recipe's "
+                           f"{view['native_size']} px")
 
     def sets(control: bool) -> dict[str, TestSet]:
         return {name: lite_test_set(name, test_raw, g["test"], n=cfg.n_test_per_generator, seed=cfg.test_seed,
                                     control_resolution=control, **view) for name, g in generated.items()}
 
     photo = (corpus.table["source"] + "/" + corpus.table["file"]).to_numpy()
-    return Protocol(as_tested(train_raw, **view), sets(True), native,
+    return Protocol(detector_faces(cfg), sets(True), native,
                     {name: as_tested(g["train"], **view) for name, g in generated.items()},
                     as_tested(corpus.images, **view), photo, generated,
                     sets(False) if uncontrolled else {},
@@ -114,11 +119,11 @@ def featurize(model: Any, protocol: Protocol, cfg: Any, *, uncontrolled: bool = 
 
 
 def detector_settings(cfg: Any, **overrides: Any) -> dict[str, Any]:
-    """:class:`~aigfd_lite.detector.GMMDetector` arguments of a profile (``overrides`` win)."""
-    settings = dict(n_components=cfg.gmm_components, reg_covar=cfg.gmm_reg_covar,
-                    pca_components=cfg.gmm_pca_components, false_alarm=cfg.false_alarm,
-                    threshold_rule=cfg.gmm_threshold_rule, calibration_fraction=cfg.gmm_calibration_fraction,
-                    random_state=cfg.gmm_random_state)
+    """:class:`~aigfd_lite.detector.GMMDetector` arguments of a profile (``overrides`` win): the profile's own K
+    and PCA dimension; chapter 5's choice comes from :func:`aigfd_lite.recipe.chapter_detector`."""
+    from .recipe import Choice, detector_params
+
+    settings = detector_params(cfg, Choice(cfg.gmm_components, cfg.gmm_pca_components, "paper"))
     settings.update(overrides)
     return settings
 

@@ -108,7 +108,10 @@ def _score_batch(bundle, pending: list[tuple[str, list, str | None]], stats: Sco
     crops = [crop for _, faces, _ in pending for _, crop in faces]
     scores = np.zeros(0)
     if crops:
-        features = extract_features(bundle.model, np.stack(crops), input_size=bundle.preprocessing.input_size,
+        from .bundle import as_scored
+
+        faces = as_scored(np.stack(crops), bundle.preprocessing)  # the path the GMM's faces took (chapter 5)
+        features = extract_features(bundle.model, faces, input_size=bundle.preprocessing.input_size,
                                     batch_size=32, device="cpu", progress=False)
         scores = bundle.detector.score_samples(features)
     k = 0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from aigfd_lite import recipe
 from aigfd_lite.bundle import FORMAT, BundleError, Preprocessing, load_bundle, write_bundle
 from aigfd_lite.detector import GMMDetector
 from aigfd_lite.models import build_model, extract_features
@@ -111,8 +112,8 @@ def test_build_bundle_from_a_run_records_its_settings(tmp_path, monkeypatch):
     model.train_config = {"feature_dim": 16, "tasks": ["exif", "manipulation"], "epochs": 3}
     monkeypatch.setattr(train, "load_trained", lambda cfg, run_name: model)
     images = np.random.default_rng(3).integers(0, 256, (60, 32, 32, 3), dtype=np.uint8)
-    monkeypatch.setattr(B, "gmm_training_images", lambda cfg: images)
-    cfg = resolve("lite", gmm_components=2, gmm_pca_components=3, input_size=32)
+    monkeypatch.setattr(recipe, "detector_faces", lambda cfg: images)
+    cfg = resolve("lite", gmm_k_candidates=(), gmm_components=2, gmm_pca_components=3, input_size=32)
     folder = B.build_bundle(cfg, "ours", tmp_path / "b")
     loaded = load_bundle(folder)
     assert loaded.meta["model"]["backbone"] == "resnet50" and loaded.meta["source"]["run_name"] == "ours"
@@ -120,6 +121,37 @@ def test_build_bundle_from_a_run_records_its_settings(tmp_path, monkeypatch):
     assert loaded.preprocessing.input_size == 32 and loaded.preprocessing.crop_scale == cfg.crop_scale
     assert loaded.detector.n_components == 2 and loaded.detector.pca_components == 3
     assert loaded.detector.threshold_rule == cfg.gmm_threshold_rule  # chapter 5's default rule, not a local one
+
+
+def test_the_bundle_holds_chapter_5s_detector(tmp_path, monkeypatch):
+    """One detector: a bundle built from a run has chapter 5's K (chosen on held-out real faces), threshold and
+    scores on the same faces, and scoring sends a crop down chapter 5's path (common size, then test size)."""
+    from aigfd_lite import bundle as B
+    from aigfd_lite import resolve, train
+    from aigfd_lite.models import extract_features
+
+    model = build_model("random", feature_dim=16, seed=1).eval()
+    model.train_config = {"feature_dim": 16, "tasks": ["exif", "manipulation"]}
+    monkeypatch.setattr(train, "load_trained", lambda cfg, run_name: model)
+    rng = np.random.default_rng(5)
+    crops = rng.integers(0, 256, (90, 48, 48, 3), dtype=np.uint8)
+    cfg = resolve("lite", gmm_k_candidates=(1, 2, 3), gmm_pca_components=4, input_size=32, test_size=24)
+    prep = B.preprocessing_of(cfg)
+    assert (prep.common_size, prep.test_size) == (recipe.lite_native_size(), 24)
+    faces = B.as_scored(crops, prep)
+    from aigfd_lite.testsets import as_tested
+
+    assert np.array_equal(faces, as_tested(crops, native_size=prep.common_size, test_size=24))
+    monkeypatch.setattr(recipe, "detector_faces", lambda cfg: faces)
+    features = extract_features(model, faces, input_size=32, progress=False)
+    chapter5, choice, table = recipe.chapter_detector(cfg, features)
+    assert choice.criterion == "held-out likelihood" and choice.n_components == int(
+        table["held-out log-lik."].idxmax())
+    loaded = load_bundle(B.build_bundle(cfg, "ours", tmp_path / "b"))
+    assert loaded.detector.n_components == chapter5.n_components
+    assert loaded.threshold == chapter5.threshold_
+    assert np.array_equal(loaded.detector.score_samples(features), chapter5.score_samples(features))
+    assert loaded.meta["source"]["detector_choice"] == choice.to_json()
 
 
 def test_aigfd_bundle_without_a_trained_run_exits_2(tmp_path, monkeypatch):
