@@ -27,6 +27,20 @@ LONG_RUN_MINUTES = 10.0
 ASSUMED_IMAGES_PER_S = {"resnet50": 250.0, "mobilenet_v2": 750.0}
 #: Cost of a BLADES bi-level step relative to a plain one (a validation batch goes forward and backward too).
 BILEVEL_COST = 2.0
+#: The faces the paper pretrains on: 200,000 FDF faces with EXIF (Sec. III-A); chapter 4's time estimates use it.
+PAPER_FDF_FACES = 200_000
+#: Assumed ResNet-50 training images per second per GPU at 224 px with mixed precision (not measured here: the order
+#: of magnitude of published benchmarks). The T4 rate is :data:`ASSUMED_IMAGES_PER_S`'s ResNet-50 rate.
+ASSUMED_GPU_IMAGES_PER_S = {"T4": ASSUMED_IMAGES_PER_S["resnet50"], "A100": 1500.0}
+
+
+def estimate_training_hours(images_per_s: float, *, n_faces: int = PAPER_FDF_FACES, epochs: int = 20,
+                            n_gpus: int = 1, efficiency: float = 1.0) -> float:
+    """Hours to train ``epochs`` passes over ``n_faces`` at ``images_per_s`` per GPU, on ``n_gpus`` GPUs with a
+    data-parallel ``efficiency`` (chapter 4: an estimate from assumed rates, not a measurement)."""
+    if images_per_s <= 0 or n_gpus < 1 or not 0 < efficiency <= 1:
+        raise ValueError("images_per_s must be > 0, n_gpus >= 1 and efficiency in (0, 1]")
+    return n_faces * epochs / (images_per_s * n_gpus * efficiency) / 3600
 
 
 class LongRunNotStarted(RuntimeError):

@@ -87,7 +87,7 @@ def test_full_keeps_resnet50_and_lite_uses_the_setting_its_validation_search_cho
     for key in ("backbone", "init", "input_size", "epochs", "lr", "batch_size"):
         assert getattr(lite, key) == chosen[0][key], key
     assert lite.augment == chosen[0].get("augment")  # None unless the search chose an augmentation
-    assert chosen[0]["manipulation_form"] == "fidelity"  # the profile has no BCE switch: the search kept Eq. 5
+    assert chosen[0]["manipulation_form"] == "fidelity"  # the profile has no BCE switch: the search kept Eq. 4
 
 
 def test_the_ledger_of_test_face_scorings_is_complete_and_consistent():
