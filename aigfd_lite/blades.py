@@ -179,7 +179,7 @@ def train_blades(bcfg: BladesConfig, run_dir: str | Path, dataset, model: Blades
 
     if step < total_steps and hasattr(dataset, "warm"):
         dataset.warm(progress=False)
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     steps_here = 0
     model.train()

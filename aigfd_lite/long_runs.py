@@ -3,7 +3,8 @@
 A full-profile chapter that finds no finished checkpoint would start hours of training the moment the reader runs
 it. :func:`confirm_training` is the one line every chapter that may train calls first: for each run it would
 fetch or train, it checks whether a finished run with the same settings (and the same data,
-:func:`aigfd_lite.runs.data_identity`) is stored, estimates the GPU time of what is left, prints the table and raises
+:func:`aigfd_lite.runs.data_identity`) is stored, estimates the GPU time of what is left, prints the table (one line
+when every run is finished) and raises
 :class:`LongRunNotStarted`, naming the parameter, when the total exceeds :data:`LONG_RUN_MINUTES` and the parameter is
 not set. Lite runs (minutes) and finished runs never trip it.
 
@@ -127,6 +128,9 @@ def confirm_training(cfg: Any, runs: Optional[Mapping[str, Mapping[str, Any]]] =
                      "epochs": run_cfg.epochs, "estimated T4 minutes left (assumed rate)": round(left, 1)})
     table = pd.DataFrame(rows)
     total = float(table["estimated T4 minutes left (assumed rate)"].sum()) if rows else 0.0
+    if rows and (table["stored"] == "finished").all():  # nothing trains: one line, no table
+        print(f"every run is already trained ({', '.join(table['run'])}): nothing to train")
+        return table
     print(table.to_string(index=False))
     print(f"estimated GPU time to train what is missing: {total:.1f} min (an estimate, not a measurement)")
     if total > LONG_RUN_MINUTES and not start:

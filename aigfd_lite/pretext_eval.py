@@ -64,7 +64,7 @@ def evaluate_pretext(model: ExifManipNet, dataset: torch.utils.data.Dataset, bat
     matter), its ROC AUC, and the accuracy per kind. ``num_workers`` DataLoader workers decode the items.
     """
     from sklearn.metrics import roc_auc_score
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     device = torch.device(device)
     model.eval().to(device)

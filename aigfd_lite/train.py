@@ -186,7 +186,7 @@ def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Data
     if step < stop_at and hasattr(dataset, "warm"):  # camera renderings (and pool) once, before workers fork
         dataset.warm(progress=progress)
 
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     steps_here = 0
     net.train()

@@ -27,8 +27,10 @@ def test_a_long_run_needs_the_parameter_and_a_finished_one_does_not(spellings, m
     table = confirm_training(cfg, start=True)
     assert table.iloc[0, -1] > LONG_RUN_MINUTES
     store_finished_run(cfg)  # the same settings, finished: nothing to train, nothing to confirm
+    capsys.readouterr()
     table = confirm_training(cfg, start=False)
     assert table.iloc[0]["stored"] == "finished" and table.iloc[0, -1] == 0
+    assert capsys.readouterr().out == "every run is already trained (ours): nothing to train\n"  # no table
     with pytest.raises(LongRunNotStarted, match="blades"):  # a BLADES run of its own settings is not finished
         confirm_training(cfg, {"blades": dict(epochs=100_000, batch_size=1)}, kind="blades", start=False)
 
