@@ -191,7 +191,7 @@ def _train_blades_locked(bcfg: BladesConfig, run_dir: Path, dataset, model: Blad
 
     if step < total_steps and hasattr(dataset, "warm"):
         dataset.warm(progress=False)
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     steps_here = 0
     model.train()

@@ -60,19 +60,25 @@ def blades_oc(train_features: np.ndarray, *, n_components: int = 10, false_alarm
     unknown = sorted(set(detector_kwargs) - accepted)
     if unknown:
         raise ValueError(f"GMMDetector has no argument(s) {unknown}")
-    make = lambda: GMMDetector(n_components=n_components, l2_normalize=True, false_alarm=false_alarm,  # noqa: E731
-                               random_state=random_state, **kwargs)
+    # The rule is passed to GMMDetector explicitly: its own default would hold out a share of the faces even under
+    # the paper's rule. "split_conformal" splits here, once, and hands the calibration faces over.
+    def make(rule: str) -> GMMDetector:
+        return GMMDetector(n_components=n_components, l2_normalize=True, false_alarm=false_alarm,
+                           threshold_rule=rule, random_state=random_state, **kwargs)
+
     train_features = np.asarray(train_features)
-    if threshold_rule == "paper":
-        detector = make().fit(train_features)
-        # Set explicitly, whatever GMMDetector's own default rule: the mixture's own training scores.
-        detector.threshold_ = detector.offset_ = float(np.quantile(detector.train_scores_, false_alarm))
+    if threshold_rule == "paper":  # every face fits; threshold: 5th percentile of the mixture's own scores
+        detector = make("train-quantile").fit(train_features)
     else:
         order = np.random.default_rng(random_state).permutation(len(train_features))
         n_cal = int(round(calibration_fraction * len(train_features)))
-        detector = make().fit(train_features[order[n_cal:]])
-        detector.threshold_ = detector.offset_ = split_conformal_threshold(
-            detector.score_samples(train_features[order[:n_cal]]), false_alarm)
+        calibration = np.sort(order[:n_cal])
+        detector = make("split-conformal").fit(train_features[np.sort(order[n_cal:])],
+                                               X_calibration=train_features[calibration])
+        detector.calibration_index_ = calibration
+        # the same k-th smallest calibration score as GMMDetector's conformal_threshold, stated here for chapter 7
+        detector.threshold_ = detector.offset_ = split_conformal_threshold(detector.calibration_scores_,
+                                                                           false_alarm)
     detector.threshold_rule_ = threshold_rule
     return detector
 

@@ -2,12 +2,12 @@
 
 Taught in chapter 7 (``book/07_blades.md``). Prompts (what the text tower embeds, one per class) and targets (class
 indices) are both read from :data:`TASKS`, so a head can never have a different number of outputs than its labels
-have classes (the published BLADES training script crashes on exactly such a prompt/label mismatch).
+have classes.
 
 * four ordinal EXIF tags, each discretised into low / medium / high by the tertiles of the training data
   (:func:`tertile_edges`, :func:`to_levels`);
 * five categorical EXIF tags: make (10 classes incl. "other"), metering mode (8, the EXIF codes), exposure mode
-  (3: EXIF defines only auto / manual / auto bracket; BLADES reports 7 classes, which must count vendor strings),
+  (3: EXIF defines only auto / manual / auto bracket; BLADES uses 7, which the reference notes do not enumerate),
   white balance (2) and exposure program (6: not defined, manual, program AE, aperture priority, shutter priority,
   and the scene modes 5-8 merged);
 * coarse manipulation (photographic / manipulated) and fine-grained parts (eye, mouth: two binary labels, each a

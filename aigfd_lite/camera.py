@@ -54,8 +54,9 @@ SIMULATED_NOTE = (
     "FDF's real EXIF."
 )
 
-#: Quartiles (Q1, median, Q3) of the training data's EXIF in natural units (f-number, seconds, mm, ISO), as the
-#: published code's comments give them; the paper does not report them. (The name is kept for compatibility.)
+#: Target quartiles (Q1, median, Q3) of the simulated tags in natural units (f-number, seconds, mm, ISO), chosen for
+#: the simulator: neither the paper nor our notes on the published code give the training data's EXIF quartiles.
+#: (The name is kept for compatibility.)
 PAPER_QUARTILES: dict[str, tuple[float, float, float]] = {
     "aperture": (2.9, 4.5, 5.7),
     "exposure_time": (1 / 500, 1 / 200, 1 / 60),
@@ -107,7 +108,7 @@ def sample_tags(rng: np.random.Generator, n: int, *, snap: bool = True) -> np.nd
 
     Each tag follows a *two-piece log-normal*: ``log x = log Q2 + z * s``, ``z ~ N(0, 1)``, with ``s = log(Q2/Q1) /
     0.6745`` for ``z < 0`` and ``s = log(Q3/Q2) / 0.6745`` for ``z >= 0``, so its quartiles are exactly those of
-    :data:`PAPER_QUARTILES` (from the published code's comments) even where they are not symmetric in log space
+    :data:`PAPER_QUARTILES` (the simulator's targets) even where they are not symmetric in log space
     (aperture, exposure time). Tags are drawn independently (real settings co-vary; the ranking task only needs each
     marginal) and clipped to :data:`TAG_RANGES`.
 

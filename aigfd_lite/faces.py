@@ -250,7 +250,7 @@ def build_corpus(cfg, progress: bool = True, photos: Optional[list[Photo]] = Non
         except (OSError, ValueError, KeyError):  # a damaged cache entry: rebuild it
             pass
 
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     start = time.perf_counter()
     device = cfg.resolved_device() if cfg.landmark_backend == "fan" else "cpu"

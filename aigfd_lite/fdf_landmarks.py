@@ -126,7 +126,7 @@ def landmark_pass(layout: Any, backend: str = "dlib", device: str = "cpu", *, pa
 
     ``path`` defaults to :func:`landmarks_path`; ``locate`` replaces the backend (tests, benchmarks); ``limit``
     stops after that many faces in this call (the table stays resumable)."""
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     from .imageio import UnreadableImage
 

@@ -132,7 +132,7 @@ def read_all(paths: list, parse: Callable, workers: Optional[int] = None, progre
     """:class:`TagReader` over ``paths`` in order, in ``workers`` forked processes (default: one per CPU when
     there are at least :data:`PARALLEL_FROM` paths; where fork is unavailable, in this process)."""
     global _WORKER_READER
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     if workers is None:
         workers = (os.cpu_count() or 1) if len(paths) >= PARALLEL_FROM else 1

@@ -148,7 +148,7 @@ def train_autoencoder(images: np.ndarray, *, size: int = 32, epochs: int = 60, b
 
 def _train_autoencoder(images: np.ndarray, size: int, epochs: int, batch_size: int, lr: float, seed: int,
                        progress: bool) -> tuple[FaceAutoencoder, pd.DataFrame]:
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)

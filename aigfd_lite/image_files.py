@@ -115,7 +115,7 @@ def stream_features(model: torch.nn.Module, files: ImageFiles, *, input_size: in
     """Features (float32 (n readable, D)) of ``files``, read in ``num_workers`` DataLoader workers (at most one per
     CPU) and normalised on ``device``; the model is in eval mode meanwhile. Unreadable files' rows are dropped and
     listed in ``files.unreadable``. Under torchrun each rank reads its slice and rank 0 returns every row."""
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     from .data_loader import worker_count
     from .distributed import gather_rows, processes

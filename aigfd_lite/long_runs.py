@@ -3,7 +3,8 @@
 A full-profile chapter that finds no finished checkpoint would start hours of training the moment the reader runs
 it. :func:`confirm_training` is the one line every chapter that may train calls first: for each run it would
 fetch or train, it checks whether a finished run with the same settings (and the same data,
-:func:`aigfd_lite.runs.data_identity`) is stored, estimates the GPU time of what is left, prints the table and raises
+:func:`aigfd_lite.runs.data_identity`) is stored, estimates the GPU time of what is left, prints the table (one line
+when every run is finished) and raises
 :class:`LongRunNotStarted`, naming the parameter, when the total exceeds :data:`LONG_RUN_MINUTES` and the parameter is
 not set. Lite runs (minutes) and finished runs never trip it.
 
@@ -27,6 +28,20 @@ LONG_RUN_MINUTES = 10.0
 ASSUMED_IMAGES_PER_S = {"resnet50": 250.0, "mobilenet_v2": 750.0}
 #: Cost of a BLADES bi-level step relative to a plain one (a validation batch goes forward and backward too).
 BILEVEL_COST = 2.0
+#: The faces the paper pretrains on: 200,000 FDF faces with EXIF (Sec. III-A); chapter 4's time estimates use it.
+PAPER_FDF_FACES = 200_000
+#: Assumed ResNet-50 training images per second per GPU at 224 px with mixed precision (not measured here: the order
+#: of magnitude of published benchmarks). The T4 rate is :data:`ASSUMED_IMAGES_PER_S`'s ResNet-50 rate.
+ASSUMED_GPU_IMAGES_PER_S = {"T4": ASSUMED_IMAGES_PER_S["resnet50"], "A100": 1500.0}
+
+
+def estimate_training_hours(images_per_s: float, *, n_faces: int = PAPER_FDF_FACES, epochs: int = 20,
+                            n_gpus: int = 1, efficiency: float = 1.0) -> float:
+    """Hours to train ``epochs`` passes over ``n_faces`` at ``images_per_s`` per GPU, on ``n_gpus`` GPUs with a
+    data-parallel ``efficiency`` (chapter 4: an estimate from assumed rates, not a measurement)."""
+    if images_per_s <= 0 or n_gpus < 1 or not 0 < efficiency <= 1:
+        raise ValueError("images_per_s must be > 0, n_gpus >= 1 and efficiency in (0, 1]")
+    return n_faces * epochs / (images_per_s * n_gpus * efficiency) / 3600
 
 
 class LongRunNotStarted(RuntimeError):
@@ -117,6 +132,9 @@ def confirm_training(cfg: Any, runs: Optional[Mapping[str, Mapping[str, Any]]] =
                      "epochs": run_cfg.epochs, "estimated T4 minutes left (assumed rate)": round(left, 1)})
     table = pd.DataFrame(rows)
     total = float(table["estimated T4 minutes left (assumed rate)"].sum()) if rows else 0.0
+    if rows and (table["stored"] == "finished").all():  # nothing trains: one line, no table
+        print(f"every run is already trained ({', '.join(table['run'])}): nothing to train")
+        return table
     print(table.to_string(index=False))
     print(f"estimated GPU time to train what is missing: {total:.1f} min (an estimate, not a measurement)")
     if total > LONG_RUN_MINUTES and not start:

@@ -315,7 +315,7 @@ def _features(model: nn.Module, images: np.ndarray | torch.utils.data.Dataset, i
         n = len(images)
         batches = iter(torch.utils.data.DataLoader(images, batch_size=batch_size, shuffle=False,
                                                    num_workers=num_workers, pin_memory=device.type == "cuda"))
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     was_training = model.training
     model.eval().to(device)

@@ -176,7 +176,7 @@ class PretextDataset(torch.utils.data.Dataset):
 
     def warm(self, progress: bool = False) -> None:
         """Render every face's photo (and fill the manipulation pool) now, e.g. before DataLoader workers fork."""
-        from tqdm.auto import tqdm
+        from .progress import progress_bar as tqdm
 
         for face in tqdm(range(len(self.images)), desc="pretext cache", disable=not progress, leave=False,
                          mininterval=5):

@@ -64,7 +64,7 @@ def evaluate_pretext(model: ExifManipNet, dataset: torch.utils.data.Dataset, bat
     matter), its ROC AUC, and the accuracy per kind. ``num_workers`` DataLoader workers decode the items.
     """
     from sklearn.metrics import roc_auc_score
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     device = torch.device(device)
     model.eval().to(device)
@@ -142,7 +142,7 @@ def bootstrap_intervals(result: dict[str, Any], n_resamples: int = 300, level: f
 
 
 def saturation_diagnostic(logits: np.ndarray, labels: np.ndarray, confident: float = 0.95) -> pd.DataFrame:
-    """How much each manipulation loss pushes the items it gets wrong: fidelity (Eq. 5) against BCE.
+    """How much each manipulation loss pushes the items it gets wrong: fidelity (Eq. 4) against BCE.
 
     Per group of items (all, correct, wrong, and wrong with a saturated sigmoid, i.e. ``q_hat`` beyond
     ``confident`` on the wrong side), the count and the mean ``|dL/d logit|`` one item receives from each loss. For a

@@ -119,8 +119,9 @@ def staged_folder(folder: str | Path, *, marker: str | None, what: str = "folder
         raise
 
 
-def save_results(stem: str, profile: str, metrics: dict[str, Any], headline: dict[str, Any] | None = None) -> Path:
-    """Write one notebook's measured numbers, with the profile and the time they were measured.
+def save_results(stem: str, profile: str, metrics: dict[str, Any], headline: dict[str, Any] | None = None) -> None:
+    """Write one notebook's measured numbers, with the profile and the time they were measured, to
+    :func:`results_path` (it returns nothing, so a notebook's last cell shows no path).
 
     ``headline`` holds the few numbers a reader should see first (label -> number); they are saved as ordered
     ``[label, value]`` pairs and the book's status page lists them with the profile they were measured in.
@@ -140,7 +141,6 @@ def save_results(stem: str, profile: str, metrics: dict[str, Any], headline: dic
     write_json_atomic(path, record)
     if store_root() is not None:  # a copy that outlives a Colab runtime: $AIGFD_STORE/results/<profile>/<stem>.json
         write_json_atomic(stored_results_path(stem, profile), record)
-    return path
 
 
 def stored_results_path(stem: str, profile: str) -> Path:

@@ -33,11 +33,11 @@ def side_by_side(name: str, measured: Mapping[str, pd.DataFrame], counterparts: 
 
     ``measured[row]`` is a per-generator table as :func:`aigfd_lite.metrics.metrics_table` returns (generators and
     a ``"mean"`` row; metrics as columns). ``counterparts[row]`` names the paper's row it corresponds to, or None.
-    Columns: (metric, generator), per metric the generators our rows measure first, then the means, then the
-    paper's other generators; index: (source, row, "in the paper as").
+    Columns: (metric, generator), one block per metric of ``metrics`` (in that order; the paper's other metrics
+    are left out), in each the generators our rows measure first, then the means, then the paper's other
+    generators; a column no row fills is dropped. Index: (source, row, "in the paper as").
     """
     paper = reported_table(name)
-    table_metrics = list(paper.columns.unique("metric"))
     paper_gens = [g for g in paper.columns.unique("generator") if g != "mean"]
     n_paper = len(paper_gens) if paper_gens else 9  # Table III reports only the mean over the nine generators
     rows = paper_rows if paper_rows is not None else list(paper.index)
@@ -68,10 +68,10 @@ def side_by_side(name: str, measured: Mapping[str, pd.DataFrame], counterparts: 
     # the columns our rows fill come first, then the means, then the paper's other generators: a lite table
     # reads left to right without scrolling past nine empty columns
     gens, tail = shared, [g for g in gens if g not in shared]
-    order = [m for m in metrics if m in out.columns.unique("metric")] + \
-            [m for m in table_metrics if m not in metrics and m in out.columns.unique("metric")]
+    order = [m for m in metrics if m in out.columns.unique("metric")]
     columns = [(m, g) for m in order for g in gens + means + tail if (m, g) in out.columns]
-    return out[columns]
+    out = out[columns]
+    return out.loc[:, out.notna().any(axis=0)]  # no empty column, so no empty block
 
 
 def style(table: pd.DataFrame, caption: str = ""):

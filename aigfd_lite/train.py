@@ -195,7 +195,7 @@ def _train_locked(tcfg: TrainConfig, run_dir: Path, dataset: torch.utils.data.Da
     if step < stop_at and hasattr(dataset, "warm"):  # camera renderings (and pool) once, before workers fork
         dataset.warm(progress=progress)
 
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm
 
     steps_here = 0
     net.train()

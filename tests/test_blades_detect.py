@@ -36,6 +36,20 @@ def test_blades_oc_rules():
         blades_oc(real, n_component=3)
 
 
+def test_blades_oc_fits_every_face_under_the_paper_rule_and_splits_once_otherwise():
+    real = _features(300, np.r_[3.0, np.zeros(5)], 0)
+    paper = blades_oc(real, n_components=2)
+    assert len(paper.train_scores_) == 300 and paper.calibration_index_ is None  # nothing held out
+    np.testing.assert_allclose(paper.train_scores_, paper.score_samples(real))
+    assert paper.threshold_ == np.quantile(paper.score_samples(real), 0.05)
+    conformal = blades_oc(real, n_components=2, threshold_rule="split_conformal", calibration_fraction=0.3)
+    cal = conformal.calibration_index_
+    assert len(cal) == 90 and len(conformal.train_scores_) == 210  # one split: 90 calibrate, 210 fit
+    fit = np.setdiff1d(np.arange(300), cal)
+    np.testing.assert_allclose(conformal.train_scores_, conformal.score_samples(real[fit]))
+    assert conformal.threshold_ == split_conformal_threshold(conformal.score_samples(real[cal]), 0.05)
+
+
 def test_pseudo_outliers_and_bc_learns_to_separate():
     real = _features(300, np.r_[3.0, np.zeros(5)], 0)
     fake = _features(300, np.r_[0.0, 3.0, np.zeros(4)], 2)

@@ -13,6 +13,23 @@ def test_full_follows_the_paper():
     assert full.thurstone == "paper" and full.face_size == 128 and full.crop_scale == 1.3
 
 
+def test_full_sets_the_threshold_by_the_papers_rule_on_every_gmm_face():
+    import numpy as np
+
+    from aigfd_lite.detector import GMMDetector
+    from aigfd_lite.protocol import detector_settings
+
+    full, lite = resolve("full"), resolve("lite")
+    assert full.gmm_threshold_rule == "train-quantile" and lite.gmm_threshold_rule == "split-conformal"
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    settings = detector_settings(full, n_components=2)
+    det = GMMDetector(**settings).fit(X)
+    assert det.calibration_index_ is None and len(det.train_scores_) == 200  # nothing held out
+    assert det.threshold_ == np.quantile(det.train_scores_, full.false_alarm)
+    held_out = GMMDetector(**{**settings, "threshold_rule": "split-conformal"}).fit(X)
+    assert len(held_out.calibration_index_) == round(full.gmm_calibration_fraction * 200)
+
+
 def test_lite_shrinks_sizes():
     lite, full = resolve("lite"), resolve("full")
     # Epochs are not compared: lite makes more passes over ~200 faces than full makes over 200,000 FDF faces.
@@ -70,7 +87,7 @@ def test_full_keeps_resnet50_and_lite_uses_the_setting_its_validation_search_cho
     for key in ("backbone", "init", "input_size", "epochs", "lr", "batch_size"):
         assert getattr(lite, key) == chosen[0][key], key
     assert lite.augment == chosen[0].get("augment")  # None unless the search chose an augmentation
-    assert chosen[0]["manipulation_form"] == "fidelity"  # the profile has no BCE switch: the search kept Eq. 5
+    assert chosen[0]["manipulation_form"] == "fidelity"  # the profile has no BCE switch: the search kept Eq. 4
 
 
 def test_the_ledger_of_test_face_scorings_is_complete_and_consistent():

@@ -15,9 +15,10 @@ def build(monkeypatch, tmp_path):
 
 
 def test_save_and_load_round_trip(build):
-    path = results.save_results("99_demo", "lite", {"acc": np.float32(0.5), "arr": np.arange(3),
-                                                    "t": torch.tensor(2.0), "nan": math.nan})
-    assert path == build / "results" / "99_demo.json"
+    returned = results.save_results("99_demo", "lite", {"acc": np.float32(0.5), "arr": np.arange(3),
+                                                        "t": torch.tensor(2.0), "nan": math.nan})
+    assert returned is None  # a notebook's last cell shows no PosixPath
+    assert results.results_path("99_demo") == build / "results" / "99_demo.json"
     data = results.load_results("99_demo")
     assert data["profile"] == "lite" and data["notebook"] == "99_demo"
     assert data["metrics"] == {"acc": 0.5, "arr": [0, 1, 2], "t": 2.0, "nan": None}
@@ -145,7 +146,8 @@ def test_save_results_keeps_a_copy_in_the_store(tmp_path, monkeypatch):
     save_results("99_demo", "full", {"x": 1.0})
     assert not (tmp_path / "store").exists()
     monkeypatch.setenv("AIGFD_STORE", str(tmp_path / "store"))
-    local = save_results("99_demo", "full", {"x": 2.0})
+    save_results("99_demo", "full", {"x": 2.0})
+    local = tmp_path / "build" / "results" / "99_demo.json"
     copy = stored_results_path("99_demo", "full")
     assert copy == tmp_path / "store" / "results" / "full" / "99_demo.json"
     assert json.loads(copy.read_text()) == json.loads(local.read_text())

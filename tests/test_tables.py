@@ -55,3 +55,16 @@ def test_measured_columns_come_first():
     assert acc[:2] == [gens[0], "DCGAN"] or acc[:2] == ["DCGAN", gens[0]]
     assert acc[2:4] == ["mean of 9", "mean of 2"]
     assert set(acc[4:]) == set(gens[1:])
+
+
+def test_one_block_per_requested_metric_and_no_empty_columns():
+    """Table I's accuracy table holds the accuracy block only (not the paper's AP block), and every column has a
+    value in some row; the measured generators lead."""
+    table = side_by_side("table1", {"ours (GMM)": _measured(0)}, {"ours (GMM)": "ours"}, "lite", ["acc"])
+    assert list(table.columns.unique("metric")) == ["acc"]
+    assert table.notna().any(axis=0).all()
+    assert [g for _, g in table.columns][:3] == ["DCGAN", "Autoencoder", "mean of 9"] or \
+        [g for _, g in table.columns][:3] == ["Autoencoder", "DCGAN", "mean of 9"]
+    both = side_by_side("table3", {"ours": _measured(0)}, {"ours": "both (ours)"}, "lite",
+                        ["acc", "ap", "auc"])
+    assert list(both.columns.unique("metric")) == ["acc", "ap", "auc"]  # the order asked for
