@@ -186,3 +186,81 @@ def test_chapter_0_quotes_chapter_6s_measured_transfer():
     table, profile = transfer
     source = table.index[0]
     assert f"measured, {profile}: trained on {source}, accuracy {table.loc[source, source]:.3f}" in text
+
+
+def _metrics(stem: str) -> dict:
+    return json.loads((ROOT / "_build" / "results" / f"{stem}.json").read_text())["metrics"]
+
+
+def test_one_detector_from_chapter_5_to_aigfd_score():
+    """Chapters 8 and 9, the bundle and therefore `aigfd score` use chapter 5's detector: its K and threshold."""
+    ch5, ch8, ch9 = _metrics("05_detector"), _metrics("08_robustness"), _metrics("09_score_your_images")
+    bundle = json.loads((ROOT / "_build" / "bundle" / "bundle.json").read_text())
+    assert ch8["threshold"] == ch9["threshold"] == bundle["detector"]["threshold"] == ch5["threshold"]
+    assert ch8["n_components"] == ch9["n_components"] == ch5["n_components"]
+    assert bundle["detector"]["params"]["n_components"] == ch5["n_components"]
+    assert bundle["source"]["detector_choice"] == ch5["detector_choice"]
+    assert bundle["preprocessing"]["common_size"] == ch5["common_resolution_px"]
+    for row in ch5["table"].values():  # the names other tools read
+        assert {"acc", "tpr"} <= set(row)
+
+
+def _summary_text(stem: str) -> str:
+    """The printed output of a chapter's Summary section (from its heading to the Exercises)."""
+    nb = json.loads((ROOT / "_build" / "executed" / f"{stem}.ipynb").read_text())
+    text, inside = [], False
+    for cell in nb["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            if "## Summary" in source:
+                inside = True
+            if "## Exercises" in source:
+                inside = False
+        elif inside:
+            text += ["".join(o.get("text", "")) for o in cell.get("outputs", [])]
+    return "".join(text).replace("\n  ", " ")
+
+
+def _numbers(value) -> list[float]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _numbers(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _numbers(v)]
+    return []
+
+
+@pytest.mark.parametrize("stem", ["05_detector", "08_robustness", "09_score_your_images"])
+def test_every_number_in_a_summary_is_in_the_results(stem):
+    """Each decimal, percentage and "A of B" count that a summary prints is a value of the chapter's results JSON
+    at the printed precision: the words cannot drift from the measurement."""
+    text = _summary_text(stem)
+    assert text.strip(), f"{stem}: the summary printed nothing"
+    values = _numbers(_metrics(stem))
+    ints = {round(v) for v in values if float(v).is_integer()}
+    counted = 0
+    for a, b in re.findall(r"\b(\d+) of (\d+)\b", text):
+        assert int(a) in ints and int(b) in ints, f"{stem}: '{a} of {b}' is not in the results"
+        counted += 1
+    for token, percent in re.findall(r"(-?\d+\.\d+|-?\d+)(%?)", re.sub(r"\b\d+ of \d+\b", "", text)):
+        decimals = len(token.split(".")[1]) if "." in token else 0
+        if not decimals and not percent:
+            continue  # plain integers (K, n, chapter numbers) are not checked
+        scale = 100 if percent else 1
+        tol = 0.5 * 10 ** -decimals + 1e-9
+        assert any(abs(v * scale - float(token)) <= tol for v in values), \
+            f"{stem}: {token}{percent} in the summary is not a value of its results"
+        counted += 1
+    assert counted >= 3, f"{stem}: the summary states almost no measured number"
+
+
+def test_chapter_9s_verdict_line_says_what_the_counts_say():
+    ch9 = _metrics("09_score_your_images")
+    share = ch9["flagged_share"]
+    more = share["generated"] > share["real"]
+    text = _summary_text("09_score_your_images")
+    assert ("AI-generated: more of the generated" in text) == more
+    assert ("AI-generated: no more of the generated" in text) == (not more)
