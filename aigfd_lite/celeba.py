@@ -223,7 +223,7 @@ def celeba_faces(cfg, crop: str = "detector", *, folder: str | Path | None = Non
         np.array([k[3] for k in kept], dtype=float), pd.DataFrame(log, columns=["file", "event", "detail"]), key,
         time.perf_counter() - start)
     if cache:
-        with staged_folder(target) as staging:
+        with staged_folder(target, marker="manifest.json", what="CelebA crops") as staging:
             np.savez(staging / "faces.npz", images=result.images, boxes=result.boxes, scores=result.scores)
             meta = {"key": key, "settings": settings, "build_seconds": result.build_seconds, "skips": result.skips,
                     "files": result.files, "log": log}
