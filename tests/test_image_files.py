@@ -59,10 +59,11 @@ def test_streamed_features_equal_the_in_ram_path_and_count_unreadable(files, wor
     streamed_files = ImageFiles(files, 24)
     streamed = stream_features(model, streamed_files, input_size=16, batch_size=4, num_workers=workers)
     assert streamed.dtype == np.float32 and streamed.shape == in_ram.shape == (11, 16)
-    np.testing.assert_array_equal(streamed, in_ram)  # same decode, same batches, same normalisation
+    # same decode and normalisation; float32 rounding may differ in the last bit where a batch differs in size
+    np.testing.assert_allclose(streamed, in_ram, rtol=1e-6, atol=1e-7)
     assert [p.name for p in streamed_files.unreadable] == ["05_broken.png"]
     again = extract_features(model, ImageFiles(files, 24), input_size=16, batch_size=4, progress=False)
-    np.testing.assert_array_equal(again, in_ram)  # extract_features streams ImageFiles by itself
+    np.testing.assert_allclose(again, in_ram, rtol=1e-6, atol=1e-7)  # extract_features streams ImageFiles itself
     assert not model.training
 
 

@@ -21,7 +21,8 @@ def tree(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
     write_training_tree(tmp_path, images, np.tile([5.6, 1 / 250, 50.0, 100.0], (6, 1)))
-    write_test_tree(tmp_path, images, {f: images[:3] for f in GENERATOR_FOLDERS.values()}, n_train=4)
+    fakes = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)  # other pictures: no train/test overlap
+    write_test_tree(tmp_path, images, {f: fakes for f in GENERATOR_FOLDERS.values()}, n_train=4)
     return tmp_path
 
 
