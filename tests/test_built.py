@@ -264,3 +264,10 @@ def test_chapter_9s_verdict_line_says_what_the_counts_say():
     text = _summary_text("09_score_your_images")
     assert ("AI-generated: more of the generated" in text) == more
     assert ("AI-generated: no more of the generated" in text) == (not more)
+
+
+def test_processing_raises_false_alarms_on_real_faces():
+    """Chapter 8's point: a threshold set on clean real faces flags more processed real faces than clean ones under
+    some condition (chapter 5's detector: noise sigma 10 flagged 100 % of the lite real faces, clean 0 %)."""
+    by = _metrics("08_robustness")["by_condition"]
+    assert max(row["false_alarm"] for row in by.values()) > by["clean"]["false_alarm"]
