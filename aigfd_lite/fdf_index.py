@@ -30,7 +30,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import storage
-from .fdf_scan import ARRAYS, INDEX_VERSION, LayoutPaths, _parser_name, scan
+from .fdf_scan import ARRAYS, INDEX_VERSION, LayoutPaths, _parser_name, parser_spelling, scan, upgrade_header
 
 PathLike = Union[str, Path]
 
@@ -100,7 +100,7 @@ class FDFIndex:
     @classmethod
     def load(cls, path: PathLike) -> "FDFIndex":
         header, arrays = load_npz(path, INDEX_VERSION, "index", ARRAYS)
-        return cls(header=header, **arrays)
+        return cls(header=upgrade_header(header, arrays), **arrays)  # an older parser name: the same data
 
 
 def fingerprint(root: Path, image_size: int = 128) -> dict[str, list]:
@@ -143,7 +143,7 @@ def load_or_build(root: Path, *, index: Union[bool, PathLike, None] = None, rebu
     folder = default_index_dir(root) if index in (None, True) else Path(index).expanduser()
     # The key leaves the path out: the same files re-extracted to the same place (or moved) keep their index.
     key_source = dict(version=INDEX_VERSION, fingerprint=fingerprint(root, settings.get(
-        "image_size", 128)), settings={k: (_parser_name(v) if k == "parse_exif" and v else v)
+        "image_size", 128)), settings={k: (parser_spelling(_parser_name(v)) if k == "parse_exif" and v else v)
                                        for k, v in sorted(settings.items())})
     key = hashlib.sha256(json.dumps(key_source, sort_keys=True).encode()).hexdigest()[:16]
     path = folder / f"fdf-index-{key}.npz"

@@ -28,8 +28,27 @@ INDEX_VERSION = 1
 #: The Flickr EXIF strings kept per face (the four ordinal tags' raw text).
 EXIF_FIELDS: tuple[str, ...] = ("Aperture Value", "Exposure Time", "Focal Length", "ISO Speed Ratings")
 ARRAYS = ("names", "photo_ids", "tags", "boxes", "landmarks", "n_manipulated", "exif")
+#: The package's own EXIF parsers by a token that names what they compute, not where they live: an index's
+#: settings record the token, so moving a parser to another module leaves every index and run identity unchanged.
+#: Give a parser a new token (``-v2``) when its output changes. Looked up by the function object itself
+#: (:func:`_registered_parsers`), never by ``__module__``/``__qualname__``.
+PARSER_TOKENS: dict[str, str] = {"parse_flickr_exif": "aigfd-exif-v1",
+                                 "parse_flickr_exif_published": "aigfd-exif-published-v1"}
+#: What each token stands for in the data's hash and the index's cache key: frozen. These are the module paths the
+#: parsers had when full-profile runs were first stored (their identities were hashed from them); they are now
+#: plain strings, kept so that those indexes and runs stay valid. Never edit one; a new token gets its own.
+HASH_SPELLING: dict[str, str] = {"aigfd-exif-v1": "aigfd_lite.flickr.parse_flickr_exif",
+                                 "aigfd-exif-published-v1": "aigfd_lite.flickr.parse_flickr_exif_published"}
+#: The names older indexes recorded for the package's parsers (their module paths, before and after the
+#: ``exif``/``flickr`` split) -> token: such an index is read as the same data (:func:`upgrade_header`).
+LEGACY_PARSER_NAMES: dict[str, str] = {
+    "aigfd_lite.flickr.parse_flickr_exif": "aigfd-exif-v1",
+    "aigfd_lite.exif.parse_flickr_exif": "aigfd-exif-v1",
+    "aigfd_lite.flickr.parse_flickr_exif_published": "aigfd-exif-published-v1",
+    "aigfd_lite.exif.parse_flickr_exif_published": "aigfd-exif-published-v1",
+}
 #: Parsers whose tags depend on each field alone, so a field's value can be parsed once and remembered.
-PER_FIELD_PARSERS = frozenset({"aigfd_lite.flickr.parse_flickr_exif", "aigfd_lite.flickr.parse_flickr_exif_published"})
+PER_FIELD_PARSERS = frozenset({"aigfd-exif-v1", "aigfd-exif-published-v1"})
 PARALLEL_FROM = 20_000  # photos; fewer are read in this process (workers cost ~1 s to start)
 
 
@@ -64,10 +83,50 @@ def sort_key(name: str) -> tuple:
     return (0, int(name), name) if name.isdigit() else (1, 0, name)
 
 
+def _registered_parsers() -> dict[int, str]:
+    """``id(function) -> token`` of the package's own parsers (:data:`PARSER_TOKENS`), wherever they live."""
+    from . import flickr
+
+    return {id(getattr(flickr, name)): token for name, token in PARSER_TOKENS.items()}
+
+
 def _parser_name(parse: Callable) -> Optional[str]:
-    """A stable name for a module-level parser, None for a lambda or closure (such an index is never cached)."""
+    """The name an index records for ``parse``: the package's own parsers' stable token (:data:`PARSER_TOKENS`,
+    independent of their module), else ``module.qualname``, which is *not* stable (moving or renaming such a
+    parser makes its indexes, and runs named by them, another data set); None for a lambda or closure (such an
+    index is never cached)."""
+    token = _registered_parsers().get(id(parse))
+    if token is not None:
+        return token
     qualname = getattr(parse, "__qualname__", "<unknown>")
     return None if "<" in qualname else f"{parse.__module__}.{qualname}"
+
+
+def parser_spelling(name: Optional[str]) -> Optional[str]:
+    """What a recorded parser name stands for in the data's hash and the cache key: a token's frozen spelling
+    (:data:`HASH_SPELLING`), a legacy name's token's, any other name itself."""
+    token = LEGACY_PARSER_NAMES.get(name, name) if isinstance(name, str) else name
+    return HASH_SPELLING.get(token, token) if isinstance(token, str) else token
+
+
+def hashed_settings(settings: dict) -> dict:
+    """An index's settings as they enter its data hash: the parser by its frozen spelling."""
+    return {**settings, "parse_exif": parser_spelling(settings.get("parse_exif"))}
+
+
+def upgrade_header(header: dict, arrays: dict[str, np.ndarray]) -> dict:
+    """An index header read from disk, with an older name of the package's parser replaced by its token; if the
+    data hash was computed from another spelling than the frozen one (an index written before the ``flickr``
+    split), it is recomputed from the arrays, so the same data has one identity however it was recorded."""
+    settings = header.get("settings") or {}
+    name = settings.get("parse_exif")
+    token = LEGACY_PARSER_NAMES.get(name) if isinstance(name, str) else None
+    if token is None:
+        return header
+    header = {**header, "settings": {**settings, "parse_exif": token}}
+    if name != HASH_SPELLING[token]:
+        header["data_hash"] = _hash_arrays(arrays, hashed_settings(header["settings"]))
+    return header
 
 
 class TagReader:
@@ -256,7 +315,7 @@ def scan(root: Path, *, crop: bool = True, require_manipulated: bool = True, ima
     settings = dict(crop=crop, require_manipulated=require_manipulated, image_size=image_size,
                     parse_exif=_parser_name(parse))
     header = dict(version=INDEX_VERSION, settings=settings, faces=n, images=len(names), skips=dict(skips),
-                  missing_tags=dict(missing_tags), data_hash=_hash_arrays(arrays, settings),
+                  missing_tags=dict(missing_tags), data_hash=_hash_arrays(arrays, hashed_settings(settings)),
                   build_seconds=round(time.perf_counter() - started, 3))
     from .fdf_index import FDFIndex
 

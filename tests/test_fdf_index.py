@@ -99,3 +99,53 @@ def test_public_names_stay_importable_from_fdf():
                  "convert_id_map", "load_id_map", "crop_box", "read_rgb", "find_training_root", "EXIF_DIR",
                  "N_MANIPULATED", "SAFE_GLOBALS"):
         assert hasattr(fdf, name), name
+
+
+def _arrays(index):
+    return {k: getattr(index, k) for k in fdf_index.ARRAYS}
+
+
+def test_identity_does_not_follow_the_parsers_module_path(root, tmp_path, monkeypatch):
+    from aigfd_lite import fdf_scan, flickr
+
+    before = FDFLayout(root)
+    assert FDFLayout(root, parse_exif=flickr.parse_flickr_exif).data_hash == before.data_hash  # its own cache file
+    settings = before.index.header["settings"]
+    assert settings["parse_exif"] == "aigfd-exif-v1"
+    # the hash is the one the module-path spelling gave, so runs stored with it stay valid
+    old = {**settings, "parse_exif": "aigfd_lite.flickr.parse_flickr_exif"}
+    assert before.data_hash == fdf_scan._hash_arrays(_arrays(before.index), old)
+    # the parser moves (another module, another name): same token, same cache file, same identity
+    monkeypatch.setattr(flickr.parse_flickr_exif, "__module__", "aigfd_lite.exif_parsers.flickr")
+    monkeypatch.setattr(flickr.parse_flickr_exif, "__qualname__", "parse_v1")
+    assert fdf_scan._parser_name(flickr.parse_flickr_exif) == "aigfd-exif-v1"
+    monkeypatch.setattr(fdf_index, "scan", lambda *a, **k: pytest.fail("the index was rebuilt"))
+    for kw in ({}, {"parse_exif": flickr.parse_flickr_exif}):
+        assert FDFLayout(root, **kw).data_hash == before.data_hash
+    monkeypatch.undo()
+    fresh = FDFLayout(root, index=False, parse_exif=flickr.parse_flickr_exif)  # a scan of the moved parser
+    assert fresh.data_hash == before.data_hash and len(index_files(root)) == 2
+
+
+@pytest.mark.parametrize("legacy", ["aigfd_lite.flickr.parse_flickr_exif", "aigfd_lite.exif.parse_flickr_exif"])
+def test_an_index_stored_with_the_module_path_name_is_the_same_data(root, monkeypatch, legacy):
+    from aigfd_lite import fdf_scan
+
+    new = FDFLayout(root)
+    path = index_files(root)[0]
+    settings = {**new.index.header["settings"], "parse_exif": legacy}
+    header = {**new.index.header, "settings": settings,
+              "data_hash": fdf_scan._hash_arrays(_arrays(new.index), settings)}  # as the old code wrote it
+    fdf_index.save_npz(path, header, _arrays(new.index))
+    monkeypatch.setattr(fdf_index, "scan", lambda *a, **k: pytest.fail("the stored index was not recognised"))
+    old = FDFLayout(root)
+    assert old.index.header["settings"]["parse_exif"] == "aigfd-exif-v1"
+    assert old.data_hash == new.data_hash and len(index_files(root)) == 1
+
+
+def test_an_unregistered_parser_keeps_its_module_path_name():
+    from aigfd_lite import fdf_scan
+
+    assert fdf_scan._parser_name(fdf_scan.sort_key) == "aigfd_lite.fdf_scan.sort_key"
+    assert fdf_scan._parser_name(lambda m: m) is None
+    assert fdf_scan.parser_spelling("my.module.parse") == "my.module.parse"
