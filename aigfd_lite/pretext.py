@@ -208,12 +208,13 @@ class PretextDataset(torch.utils.data.Dataset):
 
 
 def build_pretext_dataset(cfg: Any, split: str = "train", schedule: str = "random",
-                          corpus: Any = None) -> torch.utils.data.Dataset:
+                          corpus: Any = None, profile: Any = None) -> torch.utils.data.Dataset:
     """The pretext dataset of a profile (or a :class:`aigfd_lite.train.TrainConfig`) for one corpus split.
 
     Lite: the face corpus of chapter 3 (``build_corpus``), capped at ``max_train_items`` faces for training. Full
     (``data_root`` set and the official layout present): FDF through :class:`FDFPretextDataset`, manipulated on the
-    fly (``cfg.manipulations``; see :func:`aigfd_lite.fdf_pretext.build_fdf_dataset`).
+    fly (``cfg.manipulations``; see :func:`aigfd_lite.fdf_pretext.build_fdf_dataset`). ``profile``: the profile the
+    lite corpus is built from when ``cfg`` is a TrainConfig (default: ``cfg.profile`` with its defaults).
     """
     data_root = getattr(cfg, "data_root", None)
     if data_root and corpus is None and split == "train":
@@ -224,7 +225,8 @@ def build_pretext_dataset(cfg: Any, split: str = "train", schedule: str = "rando
         from .faces import build_corpus
         from .profiles import resolve
 
-        profile = cfg if hasattr(cfg, "cache_path") else resolve(cfg.profile)
+        if profile is None:
+            profile = cfg if hasattr(cfg, "cache_path") else resolve(cfg.profile)
         corpus = build_corpus(profile)
     part = corpus.subset(split)
     images, landmarks = part.images, part.landmarks

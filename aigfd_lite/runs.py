@@ -198,8 +198,19 @@ def with_data_identity(cfg: Any, run_cfg: Any, main: bool = True) -> Any:
     ``data_root``, computed on the main process and sent to the others; unchanged if already set."""
     if run_cfg.data_id is not None:
         return run_cfg
-    source = dataclasses.replace(cfg, data_root=run_cfg.data_root) if dataclasses.is_dataclass(cfg) else cfg
+    source = data_source(cfg, run_cfg)
     return dataclasses.replace(run_cfg, data_id=broadcast_object(data_identity(source) if main else None))
+
+
+def data_source(cfg: Any, run_cfg: Any) -> Any:
+    """The one resolved profile a run's data is built from *and* named by (:func:`data_identity`): profile ``cfg``
+    with the run's ``data_root``; without a profile (``cfg`` None), ``run_cfg.profile`` with its defaults.
+    :func:`aigfd_lite.train.train` builds the corpus from the same object :func:`with_data_identity` names."""
+    if cfg is None:
+        from .profiles import resolve
+
+        cfg = resolve(run_cfg.profile)
+    return dataclasses.replace(cfg, data_root=run_cfg.data_root) if dataclasses.is_dataclass(cfg) else cfg
 
 
 def config_difference(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

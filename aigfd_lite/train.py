@@ -58,8 +58,8 @@ from .pretext import bootstrap_intervals, evaluate_pretext  # noqa: F401 (re-exp
 from .run_lock import RunInUseError, hold_run_lock
 from .run_settings import check_device_available
 from .runs import (RUNTIME_FIELDS, EpochSampler, TrainConfig, checkpoint_dir,  # noqa: F401 (re-exported)
-                   config_difference, data_identity, move_aside_if_changed, parse_set_options, read_resume_point,
-                   save_checkpoint, set_rng_states, with_data_identity)
+                   config_difference, data_identity, data_source, move_aside_if_changed, parse_set_options,
+                   read_resume_point, save_checkpoint, set_rng_states, with_data_identity)
 
 HEADS: tuple[str, ...] = (*TAGS, "manipulation")
 
@@ -117,19 +117,26 @@ def train_step(net: torch.nn.Module, images: torch.Tensor, tags: torch.Tensor, l
 
 
 def train(tcfg: TrainConfig, run_dir: str | Path, dataset: torch.utils.data.Dataset | None = None,
-          model: ExifManipNet | None = None, progress: bool = True) -> tuple[ExifManipNet, pd.DataFrame]:
+          model: ExifManipNet | None = None, progress: bool = True,
+          profile: Any = None) -> tuple[ExifManipNet, pd.DataFrame]:
     """Train (or resume training) into ``run_dir``; return the model (eval mode, CPU) and the log.
+
+    Without ``dataset`` the data is built from ``profile`` (:func:`aigfd_lite.runs.data_source`: the profile whose
+    settings the run's ``data_id`` was computed from, as :func:`fetch_or_train` passes it; None: ``tcfg.profile``
+    with its defaults). A lite run whose ``data_id`` names another corpus than the one it would build is refused
+    (``ValueError``) rather than trained on other data than its identity says.
 
     Under torchrun every rank calls this; each trains on its slice of every global batch, rank 0 alone writes, holding
     the run folder's lock (:mod:`aigfd_lite.run_lock`: a second trainer of the same folder gets ``RunInUseError``).
     """
     check_device_available(tcfg.device)
     with hold_run_lock(run_dir, init_from_env(tcfg.device)[0].main):
-        return _train_locked(tcfg, Path(run_dir), dataset, model, progress)
+        return _train_locked(tcfg, Path(run_dir), dataset, model, progress, profile)
 
 
 def _train_locked(tcfg: TrainConfig, run_dir: Path, dataset: torch.utils.data.Dataset | None,
-                  model: ExifManipNet | None, progress: bool) -> tuple[ExifManipNet, pd.DataFrame]:
+                  model: ExifManipNet | None, progress: bool,
+                  profile: Any = None) -> tuple[ExifManipNet, pd.DataFrame]:
     procs, device = init_from_env(tcfg.device)
     tcfg = dataclasses.replace(tcfg, world_size=procs.world_size)
     if tcfg.batch_size % procs.world_size:
@@ -141,9 +148,13 @@ def _train_locked(tcfg: TrainConfig, run_dir: Path, dataset: torch.utils.data.Da
     if dataset is None:  # each node's first process builds (and caches) the data before the others read it
         from .pretext import build_pretext_dataset
 
+        source = data_source(profile, tcfg)  # what the data is built from is what its identity names
+        if str(tcfg.data_id or "").startswith("lite-corpus:") and data_identity(source) != tcfg.data_id:
+            raise ValueError(f"run data_id {tcfg.data_id!r} names another corpus than profile {source.name!r}'s "
+                             f"settings build ({data_identity(source)!r}): pass the profile it was computed from")
         if procs.local_rank != 0:
             barrier()
-        dataset = build_pretext_dataset(tcfg, "train")
+        dataset = build_pretext_dataset(tcfg, "train", profile=source)
         if procs.local_rank == 0:
             barrier()
     dataset = augmented(dataset, tcfg.augment, tcfg.seed)  # unchanged when augment is None (the paper)
@@ -277,7 +288,8 @@ def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASK
     procs, device = init_from_env(tcfg.device)
     if procs.main:  # "auto" is resolved for this GPU before comparing with a stored run
         tcfg = dataclasses.replace(tcfg, accumulation_steps=resolve_accumulation(tcfg, device, procs.world_size))
-    tcfg = with_data_identity(cfg, tcfg, procs.main)
+    source = data_source(cfg, tcfg)  # one resolved profile: the run's data identity and its training data
+    tcfg = with_data_identity(source, tcfg, procs.main)
     run_dir = checkpoint_dir(tcfg.profile, run_name)
     finished = None
     if procs.main:
@@ -288,7 +300,7 @@ def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASK
     finished = broadcast_object(finished)
     if finished is not None:
         return _model_of(finished[0]), finished[1]
-    return train(tcfg, run_dir, progress=progress)
+    return train(tcfg, run_dir, progress=progress, profile=source)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -12,7 +12,7 @@ import torch
 
 from aigfd_lite import resolve
 from aigfd_lite.train import (TrainConfig, bootstrap_intervals, compute_losses, evaluate_pretext, fetch_or_train,
-                              load_trained, main)
+                              load_trained, main, train)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -309,3 +309,37 @@ def test_a_second_trainer_of_one_run_folder_is_refused(tmp_path):
         holder.stdin.close()
         holder.wait()
     assert not (tmp_path / "r" / "last.pt").exists()  # it wrote nothing
+
+
+class _Built(Exception):
+    pass
+
+
+def test_a_runs_identity_and_its_corpus_come_from_one_profile(tmp_path, monkeypatch):
+    """A non-default face size names the corpus the run trains on, not the profile's default one."""
+    monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
+    monkeypatch.delenv("AIGFD_STORE", raising=False)
+    named, built = [], []
+    monkeypatch.setattr("aigfd_lite.faces.corpus_key", lambda cfg: named.append(cfg.face_size) or
+                        f"face{cfg.face_size}")
+
+    def build_corpus(cfg, *a, **k):  # the expensive build: record what it was asked for, then stop
+        built.append(cfg.face_size)
+        raise _Built
+
+    monkeypatch.setattr("aigfd_lite.faces.build_corpus", build_corpus)
+    cfg = resolve("lite", face_size=96, device="cpu")
+    with pytest.raises(_Built):
+        fetch_or_train(cfg, "face96", feature_dim=16, epochs=1, batch_size=4)
+    assert built == [96] and set(named) == {96}
+    # train() given a run named by the 96 px corpus but no profile: refused, not trained on the default corpus
+    from aigfd_lite.runs import with_data_identity
+
+    tcfg = with_data_identity(cfg, TrainConfig.from_profile(cfg, feature_dim=16, epochs=1, batch_size=4))
+    assert "face96" in tcfg.data_id
+    with pytest.raises(ValueError, match="names another corpus"):
+        train(tcfg, tmp_path / "r", progress=False)
+    assert built == [96]
+    with pytest.raises(_Built):
+        train(tcfg, tmp_path / "r", progress=False, profile=cfg)
+    assert built == [96, 96]
