@@ -87,7 +87,7 @@ def main() -> None:
         import aigfd_lite.train as train_module
         from aigfd_lite import resolve
 
-        def fake_train(tcfg, run_dir, progress=True):
+        def fake_train(tcfg, run_dir, progress=True, profile=None):
             seen = {"rank": rank, "run_dir_exists": Path(run_dir).exists(),
                     "stale": len(list(Path(run_dir).parent.glob("ours.stale-*")))}
             (OUT / f"fetch_{rank}.json").write_text(json.dumps(seen))
