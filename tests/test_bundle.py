@@ -124,8 +124,9 @@ def test_build_bundle_from_a_run_records_its_settings(tmp_path, monkeypatch):
 
 
 def test_the_bundle_holds_chapter_5s_detector(tmp_path, monkeypatch):
-    """One detector: a bundle built from a run has chapter 5's K (chosen on held-out real faces), threshold and
-    scores on the same faces, and scoring sends a crop down chapter 5's path (common size, then test size)."""
+    """One detector: a bundle built from a run has chapter 5's K and PCA dimension (chosen by the proxy on real faces
+    and manipulated copies), threshold and scores on the same faces, and scoring sends a crop down chapter 5's path
+    (common size, JPEG there, then test size)."""
     from aigfd_lite import bundle as B
     from aigfd_lite import resolve, train
     from aigfd_lite.models import extract_features
@@ -135,20 +136,28 @@ def test_the_bundle_holds_chapter_5s_detector(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "load_trained", lambda cfg, run_name: model)
     rng = np.random.default_rng(5)
     crops = rng.integers(0, 256, (90, 48, 48, 3), dtype=np.uint8)
-    cfg = resolve("lite", gmm_k_candidates=(1, 2, 3), gmm_pca_components=4, input_size=32, test_size=24)
+    cfg = resolve("lite", gmm_k_candidates=(1, 2), gmm_pca_candidates=(2, 4), input_size=32, test_size=24)
     prep = B.preprocessing_of(cfg)
-    assert (prep.common_size, prep.test_size) == (recipe.lite_native_size(), 24)
+    assert (prep.common_size, prep.jpeg_quality, prep.test_size) == (recipe.lite_native_size(), 75, 24)
     faces = B.as_scored(crops, prep)
     from aigfd_lite.testsets import as_tested
 
-    assert np.array_equal(faces, as_tested(crops, native_size=prep.common_size, test_size=24))
+    assert np.array_equal(faces, as_tested(crops, native_size=prep.common_size, test_size=24, jpeg_quality=75))
+    assert not np.array_equal(faces, as_tested(crops, native_size=prep.common_size, test_size=24))
+    manipulated = B.as_scored(np.ascontiguousarray(crops[:, ::-1]), prep)  # stand-in copies, row by row
     monkeypatch.setattr(recipe, "detector_faces", lambda cfg: faces)
+    monkeypatch.setattr(recipe, "proxy_faces", lambda cfg: manipulated)
     features = extract_features(model, faces, input_size=32, progress=False)
-    chapter5, choice, table = recipe.chapter_detector(cfg, features)
-    assert choice.criterion == "held-out likelihood" and choice.n_components == int(
-        table["held-out log-lik."].idxmax())
+    proxy = extract_features(model, manipulated, input_size=32, progress=False)
+    chapter5, choice, table = recipe.chapter_detector(cfg, features, proxy)
+    chosen = table[table["chosen"]].iloc[0]
+    assert choice.criterion == "proxy" and len(table) == 4
+    assert (choice.n_components, choice.pca_components) == (chosen["n_components"], chosen["pca_components"])
+    with pytest.raises(ValueError, match="X_proxy"):
+        recipe.chapter_detector(cfg, features)  # lite chooses by the proxy: its faces are needed
     loaded = load_bundle(B.build_bundle(cfg, "ours", tmp_path / "b"))
     assert loaded.detector.n_components == chapter5.n_components
+    assert loaded.detector.pca_components == chapter5.pca_components
     assert loaded.threshold == chapter5.threshold_
     assert np.array_equal(loaded.detector.score_samples(features), chapter5.score_samples(features))
     assert loaded.meta["source"]["detector_choice"] == choice.to_json()

@@ -91,3 +91,21 @@ def test_pairwise_auc_equals_sklearn_with_ties():
     expected = roc_auc_score(np.r_[np.ones(40), np.zeros(30)], np.r_[real, fake])
     assert metrics.pairwise_auc(real, fake) == pytest.approx(expected, abs=1e-12)
     assert metrics.pairwise_auc(REAL, FAKE) == pytest.approx(detection_metrics(REAL, FAKE, 0.0)["auc"])
+
+
+def test_operating_intervals_count_the_thresholded_decisions():
+    from aigfd_lite.metrics import operating_intervals
+
+    class Threshold:  # scores are the features themselves
+        threshold_ = 0.0
+
+        def score_samples(self, x):
+            return np.asarray(x, dtype=float).ravel()
+
+    real = np.r_[np.ones(18), -np.ones(2)]  # 2 of 20 real faces flagged
+    fake = np.r_[-np.ones(15), np.ones(5)]  # 15 of 20 generated faces caught
+    row = operating_intervals(Threshold(), {"g": (real, fake)}, n_resamples=500).loc["g"]
+    assert row["tpr"] == 0.75 and row["fpr"] == 0.1 and row["acc"] == (18 + 15) / 40
+    for m in ("acc", "tpr", "fpr"):
+        assert row[f"{m}_low"] <= row[m] <= row[f"{m}_high"]
+    assert row["tpr_low"] > 0.4 and row["tpr_high"] < 1.0

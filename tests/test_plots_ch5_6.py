@@ -23,8 +23,12 @@ def test_chapter_5_and_6_figures_draw():
     assert plots.plot_image_rows({"real": images, "fake": images}, per_row=4).axes
     fa = pd.DataFrame({"rate": [0.05], "low": [0.02], "high": [0.09], "in_sample": [0.05]}, index=["x"])
     assert plots.plot_false_alarm(fa, 0.05).axes
-    k_table = pd.DataFrame({"held-out log-lik.": [-3.0, -2.5], "BIC": [10.0, 9.0]}, index=[1, 2])
-    assert plots.plot_k_choice(k_table, 2).axes
+    from aigfd_lite.recipe import Choice
+
+    proxy = pd.DataFrame({"n_components": [1, 2, 1, 2], "pca_components": [8, 8, 16, 16],
+                          "proxy AUC": [0.6, 0.55, 0.62, 0.5], "chosen": [False, False, True, False]})
+    assert plots.plot_proxy_choice(proxy, Choice(1, 16, "proxy")).axes
+    k_table = pd.DataFrame({"proxy AUC": [0.6, 0.5]}, index=[1, 2])
     assert plots.plot_score_histograms(det, {"g": (fit, new + 3)}).axes
     by_k = pd.DataFrame({"acc": [0.5, 0.6], "ap": [0.6, 0.7], "auc": [0.6, 0.7]}, index=[1, 2])
     assert plots.plot_fig4(by_k, k_table, 2, "measured, lite").axes

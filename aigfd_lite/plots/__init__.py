@@ -12,7 +12,7 @@ from .pretraining import (
     tag_caption, pretext_batch, loss_curves, short_metric, held_out_bars, logit_histogram,
 )
 from .detector import (
-    toy_real_faces, plot_toy_detectors, plot_image_rows, plot_false_alarm, plot_k_choice,
+    toy_real_faces, plot_toy_detectors, plot_image_rows, plot_false_alarm, plot_proxy_choice,
     plot_score_histograms, plot_fig4, tsne_embedding, plot_tsne, plot_interval_rows,
 )
 from .blades import plot_loss_comparison, plot_task_weights

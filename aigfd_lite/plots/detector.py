@@ -70,18 +70,19 @@ def plot_false_alarm(table: pd.DataFrame, nominal: float):
     return fig
 
 
-def plot_k_choice(table: pd.DataFrame, chosen: int, paper_k: int = 8):
-    """Held-out real log-likelihood (left axis) and BIC (right axis) against K, the chosen K marked."""
+def plot_proxy_choice(table: pd.DataFrame, chosen: Any):
+    """BLADES' proxy AUC (held-out real vs manipulated copies) against the PCA dimension, one line per K; the
+    chosen detector (a :class:`~aigfd_lite.recipe.Choice`) circled."""
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
-    ax.plot(table.index, table["held-out log-lik."], "o-", label="held-out real log-lik. (higher is better)")
-    ax.axvline(chosen, color="tab:green", ls="--", label=f"chosen K = {chosen}")
-    ax.axvline(paper_k, color="0.5", ls=":", label=f"paper K = {paper_k}")
-    ax.set(xlabel="components K", ylabel="mean log-likelihood")
-    twin = ax.twinx()
-    twin.plot(table.index, table["BIC"], "s-", color="tab:orange", alpha=0.6, label="BIC (lower is better)")
-    twin.set_ylabel("BIC")
-    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=7, loc="lower right")
+    for k, rows in table.groupby("n_components"):
+        rows = rows.sort_values("pca_components")
+        ax.plot(rows["pca_components"], rows["proxy AUC"], "o-", label=f"K = {k}")
+    ax.scatter([chosen.pca_components], table.loc[table["chosen"], "proxy AUC"], s=220, facecolors="none",
+               edgecolors="k", label="chosen")
+    ax.axhline(0.5, color="0.5", ls=":", label="no separation")
+    ax.set(xscale="log", xlabel="PCA dimension", ylabel="proxy AUC (higher is better)")
+    ax.set_xticks(sorted(table["pca_components"].unique()), labels=sorted(table["pca_components"].unique()))
+    ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     return fig
 
@@ -105,8 +106,8 @@ def plot_score_histograms(detector: Any, features: Mapping[str, tuple[np.ndarray
 
 # Chapter 6 ------------------------------------------------------------------------------------------------------
 def plot_fig4(by_k: pd.DataFrame, validation: pd.DataFrame, chosen: int, label: str, paper_k: int = 8):
-    """Fig. 4, measured: test-set metrics against K (read only, never used to choose K) above the held-out real
-    log-likelihood that chose K."""
+    """Fig. 4, measured: test-set metrics against K (read only, never used to choose K) above the criterion that
+    chose K (``validation``'s first column, indexed by K)."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.2), sharex=True,
                                       gridspec_kw={"height_ratios": [2, 1]})
     for col in by_k:
@@ -116,9 +117,9 @@ def plot_fig4(by_k: pd.DataFrame, validation: pd.DataFrame, chosen: int, label: 
         ax.axvline(paper_k, color="0.5", ls=":")
     top.set(ylabel="mean over generators", title=f"Fig. 4 ({label}): test sets, read only")
     top.legend(fontsize=8)
-    bottom.plot(validation.index, validation["held-out log-lik."], "o-", color="tab:green")
+    bottom.plot(validation.index, validation.iloc[:, 0], "o-", color="tab:green")
     bottom.set(xlabel=f"components K (green: chosen K = {chosen}; grey: paper K = {paper_k})",
-               ylabel="held-out real\nlog-lik.")
+               ylabel=f"{validation.columns[0]}\n(chose K)")
     fig.tight_layout()
     return fig
 
