@@ -164,14 +164,29 @@ def test_paper_numbers_flag_matches_the_shipped_file_and_the_page_labels_them():
         assert f"{mean_acc:.3f}" in page
 
 
-def test_lite_detector_finds_the_dcgan_faces():
-    """A GMM of real faces ranks the shipped DCGAN's faces below real ones (chance is 0.5). Measured AUC: 0.93-0.95
-    when real and generated faces took different paths to 64 px; 0.635 with one common 32 px path for every image
-    and a 10-epoch ResNet-50 (33 pairs; the bound leaves room for their noise, not for chance)."""
+def test_lite_detector_ranks_generated_faces_below_real_ones():
+    """Chapter 5's lite detector on CelebA faces (200 pairs per generator, every image through 64 px and JPEG 75):
+    both generators' faces rank below real test faces better than chance (measured AUC: DCGAN 0.655, autoencoder
+    0.853; the bounds leave about three standard errors of room), and at the operating point the autoencoder's
+    faces are flagged more often than real ones (interval of its TPR above the real faces' FPR: 0.075 vs 0.035).
+    The DCGAN's are not (7 of 200 either way): chapter 5's summary says so, and this test does not pretend."""
     data = _results("05_detector")
     if data["profile"] != "lite":
         pytest.skip("a lite-profile check")
-    assert data["metrics"]["table"]["DCGAN"]["auc"] > 0.6
+    table, ci = data["metrics"]["table"], data["metrics"]["operating_intervals"]
+    assert table["DCGAN"]["auc"] > 0.58 and table["Autoencoder"]["auc"] > 0.75
+    assert ci["Autoencoder"]["tpr_low"] > ci["Autoencoder"]["fpr"]
+
+
+def test_chapter_5s_verdicts_follow_its_operating_point():
+    """Each generator gets "Here lite contradicts the paper on <g>" exactly when fewer than half of its faces are
+    caught, and the agreement line only when none is."""
+    text = _summary_text("05_detector")
+    table = _metrics("05_detector")["table"]
+    for g, row in table.items():
+        if g != "mean":
+            assert (f"Here lite contradicts the paper on {g}:" in text) == (row["tpr"] < 0.5), g
+    assert ("Lite agrees with the paper" in text) == all(r["tpr"] >= 0.5 for g, r in table.items() if g != "mean")
 
 
 def test_chapter_0_quotes_chapter_6s_measured_transfer():
@@ -199,8 +214,11 @@ def test_one_detector_from_chapter_5_to_aigfd_score():
     assert ch8["threshold"] == ch9["threshold"] == bundle["detector"]["threshold"] == ch5["threshold"]
     assert ch8["n_components"] == ch9["n_components"] == ch5["n_components"]
     assert bundle["detector"]["params"]["n_components"] == ch5["n_components"]
+    assert bundle["detector"]["params"]["pca_components"] == ch5["pca_components"]
     assert bundle["source"]["detector_choice"] == ch5["detector_choice"]
     assert bundle["preprocessing"]["common_size"] == ch5["common_resolution_px"]
+    if ch5["common_resolution_px"]:  # lite: every face through CelebA's JPEG encoder at the common size
+        assert bundle["preprocessing"]["jpeg_quality"] == 75
     for row in ch5["table"].values():  # the names other tools read
         assert {"acc", "tpr"} <= set(row)
 

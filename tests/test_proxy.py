@@ -57,3 +57,15 @@ def test_manipulated_versions_are_seeded_and_changed():
     assert not np.array_equal(a, faces)
     with pytest.raises(ValueError, match="uint8"):
         manipulated_versions(faces.astype(float), crop_scale=1.3)
+
+
+def test_the_ledger_of_detector_test_looks_says_what_each_look_saw_and_what_followed():
+    """Chapter 6 prints every look at the lite detector's generated test faces from this file."""
+    import json
+    from importlib.resources import files
+
+    looks = json.loads(files("aigfd_lite").joinpath("data/detector_test_looks.json").read_text())["looks"]
+    assert len(looks) >= 4
+    for look in looks:
+        assert look["when"] and look["protocol"] and look["what_was_looked_at"] and look["what_followed"]
+        assert look["measured"], look["when"]
