@@ -236,7 +236,8 @@ def _numbers(value) -> list[float]:
 
 SUMMARY_CHAPTERS = ["01_exif_labels", "02_fidelity_loss", "03_manipulations", "04_pretraining", "05_detector",
                     "07_blades", "08_robustness", "09_score_your_images", "10_reproducibility", "11_paper_data"]
-NUMBER = re.compile(r"(-?\d+(?:\.(\d+))?e[+-]?\d+|-?\d+\.(\d+)|-?\d+)(%?)")
+# 1.2e-03 as Python's "e" format prints it (a decimal point: "lr3e-4", a setting's name, is no number)
+NUMBER = re.compile(r"(-?\d+\.(\d+)e[+-]?\d+|-?\d+\.(\d+)|-?\d+)(%?)")
 
 
 def _printed_numbers(text: str) -> list[tuple[str, float, float]]:
@@ -252,7 +253,8 @@ def _printed_numbers(text: str) -> list[tuple[str, float, float]]:
         else:
             continue  # plain integers (K, n, chapter numbers) are not checked
         scale = 100 if percent else 1
-        found.append((token + percent, float(token) / scale, (tol + 1e-9) / scale))
+        # a relative slack for float rounding: an absolute one would swallow a printed 7.2e-16
+        found.append((token + percent, float(token) / scale, tol * (1 + 1e-6) / scale))
     return found
 
 
