@@ -234,8 +234,9 @@ def _summary_text(stem: str) -> str:
                 inside = True
             if "## Exercises" in source:
                 inside = False
-        elif inside:
-            text += ["".join(o.get("text", "")) for o in cell.get("outputs", [])]
+        elif inside:  # printed lines, and a summary written as Markdown(...)
+            text += ["".join(o.get("text", "")) + "".join(
+                o.get("data", {}).get("text/markdown", "")) for o in cell.get("outputs", [])]
     return "".join(text).replace("\n  ", " ")
 
 
@@ -251,10 +252,34 @@ def _numbers(value) -> list[float]:
     return []
 
 
-@pytest.mark.parametrize("stem", ["05_detector", "08_robustness", "09_score_your_images"])
+SUMMARY_CHAPTERS = ["01_exif_labels", "02_fidelity_loss", "03_manipulations", "04_pretraining", "05_detector",
+                    "07_blades", "08_robustness", "09_score_your_images", "10_reproducibility", "11_paper_data"]
+# 1.2e-03 as Python's "e" format prints it (a decimal point: "lr3e-4", a setting's name, is no number)
+NUMBER = re.compile(r"(-?\d+\.(\d+)e[+-]?\d+|-?\d+\.(\d+)|-?\d+)(%?)")
+
+
+def _printed_numbers(text: str) -> list[tuple[str, float, float]]:
+    """(token, value, tolerance) of each decimal, percentage or 1.2e-03 number in ``text`` ("A of B" removed);
+    the tolerance is half a unit of the last printed digit, so a value matches at the precision it was printed."""
+    found = []
+    for token, mantissa, decimals, percent in NUMBER.findall(re.sub(r"\b\d+ of \d+\b", "", text)):
+        if "e" in token:
+            exponent = int(token.split("e")[1])
+            tol = 0.5 * 10.0 ** (exponent - len(mantissa))
+        elif decimals or percent:
+            tol = 0.5 * 10.0 ** -len(decimals)
+        else:
+            continue  # plain integers (K, n, chapter numbers) are not checked
+        scale = 100 if percent else 1
+        # a relative slack for float rounding: an absolute one would swallow a printed 7.2e-16
+        found.append((token + percent, float(token) / scale, tol * (1 + 1e-6) / scale))
+    return found
+
+
+@pytest.mark.parametrize("stem", SUMMARY_CHAPTERS)
 def test_every_number_in_a_summary_is_in_the_results(stem):
-    """Each decimal, percentage and "A of B" count that a summary prints is a value of the chapter's results JSON
-    at the printed precision: the words cannot drift from the measurement."""
+    """Each decimal, percentage, 1.2e-03 number and "A of B" count that a summary prints is a value of the
+    chapter's results JSON at the printed precision: the words cannot drift from the measurement."""
     text = _summary_text(stem)
     assert text.strip(), f"{stem}: the summary printed nothing"
     values = _numbers(_metrics(stem))
@@ -263,14 +288,9 @@ def test_every_number_in_a_summary_is_in_the_results(stem):
     for a, b in re.findall(r"\b(\d+) of (\d+)\b", text):
         assert int(a) in ints and int(b) in ints, f"{stem}: '{a} of {b}' is not in the results"
         counted += 1
-    for token, percent in re.findall(r"(-?\d+\.\d+|-?\d+)(%?)", re.sub(r"\b\d+ of \d+\b", "", text)):
-        decimals = len(token.split(".")[1]) if "." in token else 0
-        if not decimals and not percent:
-            continue  # plain integers (K, n, chapter numbers) are not checked
-        scale = 100 if percent else 1
-        tol = 0.5 * 10 ** -decimals + 1e-9
-        assert any(abs(v * scale - float(token)) <= tol for v in values), \
-            f"{stem}: {token}{percent} in the summary is not a value of its results"
+    for token, number, tol in _printed_numbers(text):
+        assert any(abs(v - number) <= tol for v in values), \
+            f"{stem}: {token} in the summary is not a value of its results"
         counted += 1
     assert counted >= 3, f"{stem}: the summary states almost no measured number"
 
