@@ -51,7 +51,7 @@ class Profile:
     manipulations: str = "on-the-fly"
 
     # Chapter 4: pretraining
-    init: str = "random"  # "random", "imagenet", "exif-lan" (the paper's), "released" or a path (aigfd_lite.weights)
+    init: str = "random"  # "random", "imagenet", "exif-lan" (the paper's), "released" or a path (aigfd_lite.models.weights)
     backbone: str = "resnet50"  # the paper's; lite: "mobilenet_v2" (ImageNet weights exist offline, chapter 4)
     input_size: int = 224
     batch_size: int = 256
@@ -64,7 +64,7 @@ class Profile:
     num_workers: int = 8
     max_train_items: Optional[int] = None  # cap on training faces (None: all)
     variants_per_kind: Optional[int] = None  # None: each item manipulated afresh; k: a seeded pool of k per face+kind
-    augment: Optional[str] = None  # None: training items as they are (the paper); "flip-shift": aigfd_lite.augment
+    augment: Optional[str] = None  # None: training items as they are (the paper); "flip-shift": aigfd_lite.pretext.augment
     checkpoint_every_steps: int = 500
     checkpoint_every_epochs: int = 1  # lite: every few epochs (a lite epoch takes seconds, a checkpoint ~1 s)
     feature_dim: int = 768
@@ -120,7 +120,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         max_train_items=None,
         variants_per_kind=2,
         # Under 200 faces: every real face is the same picture each epoch and the manipulation head learns them by
-        # heart; mirroring and shifting the items (aigfd_lite.augment) raised the mean validation balanced accuracy
+        # heart; mirroring and shifting the items (aigfd_lite.pretext.augment) raised the mean validation balanced accuracy
         # over three splits (lite_pretext_search.json: lr3e-4-aug vs lr3e-4). The paper uses no augmentation.
         augment="flip-shift",
         checkpoint_every_steps=1000,
@@ -157,16 +157,16 @@ SPECS: dict[str, Any] = {
     "thurstone": Choice(("paper", "code")),
     "ranker_steps": Int(1),
     "ranker_batch": Int(2),
-    "landmark_backend": Choice(("dlib", "fan"), owner="aigfd_lite.landmarks:BACKENDS"),
+    "landmark_backend": Choice(("dlib", "fan"), owner="aigfd_lite.faces.landmarks:BACKENDS"),
     "face_size": Int(1),
     "crop_scale": Float(1.0),  # the detector box is enlarged, never shrunk
     "min_face_px": Int(1),
     "real_fraction": Float(0.0, 1.0),
     "symmetric_resampling": Bool(),
     "simulate_camera": Bool(),
-    "manipulations": Choice(("on-the-fly", "precomputed"), owner="aigfd_lite.fdf_pretext:MANIPULATION_SOURCES"),
+    "manipulations": Choice(("on-the-fly", "precomputed"), owner="aigfd_lite.pretext.fdf_items:MANIPULATION_SOURCES"),
     "init": Choice(("random", "imagenet", "exif-lan", "released"), or_file=True),
-    "backbone": Choice(("resnet50", "mobilenet_v2"), owner="aigfd_lite.models:BACKBONES"),
+    "backbone": Choice(("resnet50", "mobilenet_v2"), owner="aigfd_lite.models.network:BACKBONES"),
     "input_size": Int(1),
     "batch_size": Int(2),  # Eq. 1-3 rank pairs within a batch
     "accumulation_steps": Choice(("auto",), or_int=Int(1)),
@@ -178,7 +178,7 @@ SPECS: dict[str, Any] = {
     "num_workers": Int(0),
     "max_train_items": OrNone(Int(1)),
     "variants_per_kind": OrNone(Int(1)),
-    "augment": Choice((None, "flip-shift"), owner="aigfd_lite.augment:AUGMENTATIONS"),
+    "augment": Choice((None, "flip-shift"), owner="aigfd_lite.pretext.augment:AUGMENTATIONS"),
     "checkpoint_every_steps": Int(1),
     "checkpoint_every_epochs": Int(1),
     "feature_dim": Int(1),
@@ -186,7 +186,7 @@ SPECS: dict[str, Any] = {
     "gmm_k_candidates": Tuple(Int(1)),
     "false_alarm": Float(0.0, 1.0, open_min=True, open_max=True),
     "gmm_threshold_rule": Choice(("split-conformal", "train-quantile"),
-                                 owner="aigfd_lite.detector:THRESHOLD_RULES"),
+                                 owner="aigfd_lite.detector.gmm:THRESHOLD_RULES"),
     "gmm_calibration_fraction": Float(0.0, 1.0, open_min=True, open_max=True),
     "gmm_random_state": Int(0, 2**32 - 1),
     "n_gmm_fit": Int(1),

@@ -7,8 +7,8 @@ A Colab runtime forgets its disk when it stops. Setting ``AIGFD_STORE`` to a fol
       checkpoints/   training runs (chapter 4)
       features/      extracted features (chapters 5-6)
       results/       results files
-      weights/       downloaded weights (aigfd_lite.weights)
-      index/         the FDF index (aigfd_lite.fdf_index)
+      weights/       downloaded weights (aigfd_lite.models.weights)
+      index/         the FDF index (aigfd_lite.fdf.index)
 
 Without ``AIGFD_STORE`` each kind keeps its usual place (the caller's ``default``). :func:`store_path` is the one
 function that decides; callers ask it instead of building paths themselves.

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.fdf_scan: reading the layout once; the per-field parse cache and the worker processes give
+"""Tests of aigfd_lite.fdf.scan: reading the layout once; the per-field parse cache and the worker processes give
 exactly what parsing every record whole, in this process, gives."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from test_fdf import FACES, build_layout
 
-from aigfd_lite import fdf_scan
-from aigfd_lite.exif import parse_flickr_exif, parse_flickr_exif_published
-from aigfd_lite.miniature import write_synthetic_tree
+from aigfd_lite.fdf import scan as fdf_scan
+from aigfd_lite.exif.flickr import parse_flickr_exif, parse_flickr_exif_published
+from aigfd_lite.data.miniature import write_synthetic_tree
 
 
 def records(tmp_path):

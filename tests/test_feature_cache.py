@@ -1,4 +1,4 @@
-"""aigfd_lite.feature_cache: full-profile features computed once per model and file list, never read stale."""
+"""aigfd_lite.models.feature_cache: full-profile features computed once per model and file list, never read stale."""
 import os
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from aigfd_lite.feature_cache import cache_dir, cached_features, model_digest
-from aigfd_lite.image_files import ImageFiles
+from aigfd_lite.models.feature_cache import cache_dir, cached_features, model_digest
+from aigfd_lite.models.image_files import ImageFiles
 
 
 @pytest.fixture()

@@ -1,9 +1,9 @@
-"""aigfd_lite.metrics against values computed by hand."""
+"""aigfd_lite.evaluation.metrics against values computed by hand."""
 import numpy as np
 import pytest
 
-from aigfd_lite import metrics
-from aigfd_lite.metrics import COLUMNS, detection_metrics, detector_table, metrics_table
+from aigfd_lite.evaluation import metrics
+from aigfd_lite.evaluation.metrics import COLUMNS, detection_metrics, detector_table, metrics_table
 
 REAL = [3.0, 2.0, 0.5]
 FAKE = [1.0, -1.0, 0.0]

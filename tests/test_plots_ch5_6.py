@@ -6,7 +6,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from aigfd_lite import plots  # noqa: E402
-from aigfd_lite.detector import GMMDetector  # noqa: E402
+from aigfd_lite.detector.gmm import GMMDetector  # noqa: E402
 
 
 def test_toy_real_faces_are_seeded_2d_draws():

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.weights: the registry, hash-checked atomic downloads, safe loading, and the mapping of the
+"""Tests of aigfd_lite.models.weights: the registry, hash-checked atomic downloads, safe loading, and the mapping of the
 authors' released checkpoints onto ExifManipNet (synthetic state dicts in the official key layout; no network)."""
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 import torch
 import torchvision
 
-from aigfd_lite import weights
-from aigfd_lite.models import TAGS, ExifManipNet, build_model
-from aigfd_lite.weights import REGISTRY, HashMismatch, WeightsUnavailable
+from aigfd_lite.models import weights
+from aigfd_lite.models.network import TAGS, ExifManipNet, build_model
+from aigfd_lite.models.weights import REGISTRY, HashMismatch, WeightsUnavailable
 
 CLIP_LEFTOVERS = ("model.logit_scale", "model.positional_embedding", "model.token_embedding.weight",
                   "model.ln_final.weight")

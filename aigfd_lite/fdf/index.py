@@ -1,0 +1,158 @@
+"""A one-time index of the official FDF layout, so that later starts read one file instead of a million (chapter 11).
+
+The full FDF has ~1.47 M faces; the official layout keeps one EXIF JSON per Flickr photo, a metadata JSON of all faces
+and an id-map pickle. Reading them all at every start takes minutes and, kept as Python objects, gigabytes.
+:func:`aigfd_lite.fdf.scan.scan` reads them once into flat numpy arrays (:class:`FDFIndex`: names, photo ids, parsed tags, boxes, FDF's
+7 keypoints, the four EXIF strings, how many manipulated files exist) plus a JSON header (settings, counted skips,
+the data's hash); :meth:`FDFIndex.save` writes them as one uncompressed ``.npz`` (no pickle: loaded with
+``allow_pickle=False``). :func:`load_or_build` finds a cached index whose fingerprint (sizes and modification
+times of the layout's files and folders) still matches, or builds and caches one.
+
+Where the index lives: ``$AIGFD_STORE/index`` if set (:mod:`aigfd_lite.storage`), else ``<SSL_training_data>/
+.aigfd_index`` (it travels with the data), else, when that folder is read-only, ``<cache>/index``. A file changed in
+place keeps its folder's fingerprint: pass ``rebuild=True`` after editing JSON files by hand.
+
+``FDFIndex.data_hash`` identifies the data (names, ids, tags, boxes, settings), not the path it was read from: a
+training run can use it in its identity, so the same data under another spelling of the path is the same run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from .. import storage
+from .scan import ARRAYS, INDEX_VERSION, LayoutPaths, _parser_name, parser_spelling, scan, upgrade_header
+
+PathLike = Union[str, Path]
+
+
+def save_npz(path: PathLike, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+    """``arrays`` and a JSON ``header`` in one npz (no pickle), written atomically: a temporary file, then a
+    rename, so an interrupted write never replaces a good file (the index, the landmark table)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, header=np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8), **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_npz(path: PathLike, version: Any, what: str, names: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header and the arrays ``names`` of a :func:`save_npz` file; another ``version`` is a clear error."""
+    with np.load(path, allow_pickle=False) as data:
+        header = json.loads(data["header"].tobytes().decode("utf-8"))
+        if header.get("version") != version:
+            raise ValueError(f"{path}: {what} version {header.get('version')}, expected {version}")
+        return header, {k: data[k] for k in names}
+
+
+@dataclass
+class FDFIndex:
+    """Per usable face (rows aligned): ``names``/``photo_ids`` (bytes), ``tags`` float64 (N, 4) in TAGS order (NaN =
+    unparseable), ``boxes`` float64 (N, 4) normalised (NaN without metadata), ``landmarks`` float32 (N, 7, 2) (NaN
+    where absent), ``n_manipulated`` uint8 (0 or 4), ``exif`` bytes (N, 4) in EXIF_FIELDS order; ``header`` JSON."""
+
+    names: np.ndarray
+    photo_ids: np.ndarray
+    tags: np.ndarray
+    boxes: np.ndarray
+    landmarks: np.ndarray
+    n_manipulated: np.ndarray
+    exif: np.ndarray
+    header: dict
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def skips(self) -> Counter:
+        return Counter(self.header.get("skips", {}))
+
+    @property
+    def missing_tags(self) -> Counter:
+        return Counter(self.header.get("missing_tags", {}))
+
+    @property
+    def data_hash(self) -> str:
+        return self.header["data_hash"]
+
+    def name(self, row: int) -> str:
+        return self.names[row].decode("utf-8")
+
+    def save(self, path: PathLike) -> Path:
+        """Write atomically (temporary file, then rename): a half-written index is never picked up."""
+        return save_npz(path, self.header, {k: getattr(self, k) for k in ARRAYS})
+
+    @classmethod
+    def load(cls, path: PathLike) -> "FDFIndex":
+        header, arrays = load_npz(path, INDEX_VERSION, "index", ARRAYS)
+        return cls(header=upgrade_header(header, arrays), **arrays)  # an older parser name: the same data
+
+
+def fingerprint(root: Path, image_size: int = 128) -> dict[str, list]:
+    """Sizes and modification times of the layout's files and folders: cheap, and changes when faces come or go."""
+    p = LayoutPaths.of(Path(root), image_size)
+    out = {}
+    for key, path in (("id_map", p.id_map), ("id_map_json", p.id_map.with_suffix(".json")),
+                      ("metainfo", p.metainfo), ("exif_dir", p.exif_dir), ("neg_dir", p.neg_dir),
+                      ("image_dir", p.image_dir)):
+        try:
+            st = path.stat()
+            out[key] = [st.st_size if path.is_file() else 0, st.st_mtime_ns]
+        except FileNotFoundError:
+            out[key] = None
+    return out
+
+
+def default_index_dir(root: Path) -> Path:
+    """``$AIGFD_STORE/index``, else ``<root>/.aigfd_index`` if writable, else ``<cache>/index``."""
+    if storage.store_root() is not None:
+        return storage.store_path("index")
+    here = Path(root) / ".aigfd_index"
+    try:
+        here.mkdir(exist_ok=True)
+        if os.access(here, os.W_OK):
+            return here
+    except OSError:
+        pass
+    base = os.environ.get("AIGFD_CACHE") or Path.home() / ".cache" / "aigfd_lite"
+    return Path(base).expanduser() / "index"
+
+
+def load_or_build(root: Path, *, index: Union[bool, PathLike, None] = None, rebuild: bool = False,
+                  progress: bool = True, workers: Union[int, None] = None, **settings: Any) -> FDFIndex:
+    """The index of ``root`` for ``settings`` (see :func:`scan`): cached (``index`` None: the default folder; a
+    path: that folder) or, with ``index=False`` or a custom lambda parser, scanned in memory without writing."""
+    parse = settings.get("parse_exif")
+    if index is False or (parse is not None and _parser_name(parse) is None):
+        return scan(root, progress=False, workers=workers, **settings)
+    folder = default_index_dir(root) if index in (None, True) else Path(index).expanduser()
+    # The key leaves the path out: the same files re-extracted to the same place (or moved) keep their index.
+    key_source = dict(version=INDEX_VERSION, fingerprint=fingerprint(root, settings.get(
+        "image_size", 128)), settings={k: (parser_spelling(_parser_name(v)) if k == "parse_exif" and v else v)
+                                       for k, v in sorted(settings.items())})
+    key = hashlib.sha256(json.dumps(key_source, sort_keys=True).encode()).hexdigest()[:16]
+    path = folder / f"fdf-index-{key}.npz"
+    if path.is_file() and not rebuild:
+        try:
+            return FDFIndex.load(path)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # damaged: rebuilt
+            print(f"rebuilding the FDF index: cannot read {path} ({err})")
+    built = scan(root, progress=progress, workers=workers, **settings)
+    built.header["fingerprint_key"] = key
+    built.save(path)
+    return built
