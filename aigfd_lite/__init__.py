@@ -2,7 +2,8 @@
 
 Modules are named after the paper's concepts; each docstring names the chapter that teaches it.
 """
-from .profiles import PROFILES, Profile, resolve
+from .inputs import resolve
+from .profiles import PROFILES, Profile
 from .specs import ProfileError, parse_bool, parse_mapping
 
 __version__ = "0.1.0"

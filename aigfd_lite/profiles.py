@@ -16,7 +16,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from .specs import Bool, Choice, Dict, Float, Folder, Int, OrNone, ProfileError, Tuple, parse_mapping
 
@@ -210,16 +210,15 @@ def check_setting(name: str, value: Any) -> Any:
     return SPECS[name].check(name, value)
 
 
-def resolve(profile: str, *, settings: Any = None, needs: Sequence[str] = (), **overrides: Any) -> Profile:
+def resolve(profile: str, *, settings: Any = None, **overrides: Any) -> Profile:
     """Return the :class:`Profile` named ``profile`` with ``settings`` and ``overrides`` applied, every value checked.
 
     ``overrides`` are a notebook's own knobs: a value of ``None`` or ``""`` is ignored, so a notebook can pass them
     through unchanged. ``settings`` is the notebook's ``settings`` parameter: a mapping of setting names to values,
     or its JSON/YAML text (papermill's ``-p settings '{"epochs": 1}'``); its values apply as given, ``None``
-    included. A setting given both ways must agree. ``needs``: what the chapter reads (``"data_root"``,
-    ``"training"``, ``"test"``, ``"landmarks"``), checked by :func:`aigfd_lite.inputs.require` before any expensive
-    step. Raises :class:`ProfileError` (a ``ValueError``) for an unknown profile or setting, or a value of the wrong
-    type or out of range (:data:`SPECS`), and the errors of :mod:`aigfd_lite.inputs` for missing inputs.
+    included. A setting given both ways must agree. Raises :class:`ProfileError` (a ``ValueError``) for an unknown
+    profile or setting, or a value of the wrong type or out of range (:data:`SPECS`). A chapter calls
+    :func:`aigfd_lite.resolve` (:func:`aigfd_lite.inputs.resolve`), which also checks what the chapter reads.
     """
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ProfileError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
@@ -235,9 +234,4 @@ def resolve(profile: str, *, settings: Any = None, needs: Sequence[str] = (), **
             raise ProfileError(f"setting {key!r} is given twice, {values[key]!r} as a parameter and {value!r} "
                                f"in settings: set it once")
         values[key] = value
-    cfg = Profile(name=profile, **values)
-    if needs:
-        from .inputs import require
-
-        require(cfg, needs)
-    return cfg
+    return Profile(name=profile, **values)

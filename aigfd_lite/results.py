@@ -38,14 +38,14 @@ def results_path(stem: str) -> Path:
     return build_dir() / "results" / f"{stem}.json"
 
 
-def _plain(value: Any) -> Any:
+def plain_json(value: Any) -> Any:
     """Convert numpy / torch scalars and arrays to JSON values; NaN becomes None."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_json(v) for v in value]
     if hasattr(value, "tolist"):
-        return _plain(value.tolist())
+        return plain_json(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Path):
@@ -58,7 +58,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(_plain(data), fh, indent=2, sort_keys=True)
+            json.dump(plain_json(data), fh, indent=2, sort_keys=True)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are ordinary readable files
         os.replace(tmp, path)
     except BaseException:
@@ -73,7 +73,7 @@ def _check_headline(headline: dict[str, Any]) -> list[list[Any]]:
     """
     checked = []
     for label, value in headline.items():
-        value = _plain(value)
+        value = plain_json(value)
         if not isinstance(label, str) or not label:
             raise ValueError(f"headline labels must be non-empty strings, got {label!r}")
         if isinstance(value, (dict, list, bool)):

@@ -74,7 +74,7 @@ def main() -> None:
                 torch.save(grads, OUT / f"grads_{batchnorm}.pt")
         rng = np.random.default_rng(3)
         images = rng.integers(0, 256, (11, 16, 16, 3), dtype=np.uint8)  # 11: the two slices differ in size
-        from aigfd_lite.models.network import extract_features
+        from aigfd_lite.models.features import extract_features
 
         net = model()
         from_array = extract_features(net, images, input_size=16, batch_size=4, progress=False)

@@ -5,7 +5,8 @@ import torch
 
 from aigfd_lite.evaluation.baselines import (IMAGENET_MEAN, IMAGENET_STD, MobileNetV2Features, semantic_features_model,
                                   train_binary_baseline)
-from aigfd_lite.models.network import extract_features, normalise
+from aigfd_lite.models.features import extract_features
+from aigfd_lite.models.network import normalise
 
 
 @pytest.fixture(scope="module")

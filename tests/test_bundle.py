@@ -10,7 +10,8 @@ import torch
 from aigfd_lite.evaluation import recipe
 from aigfd_lite.score.bundle import FORMAT, BundleError, Preprocessing, load_bundle, write_bundle
 from aigfd_lite.detector.gmm import GMMDetector
-from aigfd_lite.models.network import build_model, extract_features
+from aigfd_lite.models.features import extract_features
+from aigfd_lite.models.weights import build_model
 
 
 def make_bundle(folder, seed: int = 0):
@@ -131,7 +132,7 @@ def test_the_bundle_holds_chapter_5s_detector(tmp_path, monkeypatch):
     from aigfd_lite.score import bundle as B
     from aigfd_lite import resolve
     import aigfd_lite.train as train  # build_bundle looks load_trained up in the train package
-    from aigfd_lite.models.network import extract_features
+    from aigfd_lite.models.features import extract_features
 
     model = build_model("random", feature_dim=16, seed=1).eval()
     model.train_config = {"feature_dim": 16, "tasks": ["exif", "manipulation"]}

@@ -20,7 +20,8 @@ import torch
 from aigfd_lite import resolve
 from aigfd_lite.runtime import distributed
 from aigfd_lite.runtime.distributed import Processes, ShardedBatchSampler, choose_precision
-from aigfd_lite.models.network import extract_features, prepare_batch
+from aigfd_lite.models.features import extract_features
+from aigfd_lite.models.network import prepare_batch
 from aigfd_lite.train.loop import TrainConfig, global_batch_loss, train
 from test_train import dataset, model, tiny_config
 

@@ -176,7 +176,7 @@ def test_an_unavailable_backend_is_a_clear_error_naming_dlib(tree, tmp_path, mon
     def offline(device):
         raise landmarks.LandmarkBackendUnavailable("FAN downloads its weights; offline, use landmark_backend='dlib'")
 
-    monkeypatch.setattr(landmarks, "_fan_model", offline)
+    monkeypatch.setattr(landmarks, "fan_model", offline)
     root, _ = tree
     layout = FDFLayout(root, require_manipulated=False, index=False, progress=False)
     with pytest.raises(landmarks.LandmarkBackendUnavailable, match="dlib"):

@@ -8,7 +8,8 @@ from PIL import Image
 from torch import nn
 
 from aigfd_lite.models.image_files import ImageFiles, stream_features
-from aigfd_lite.models.network import ExifManipNet, extract_features
+from aigfd_lite.models.features import extract_features
+from aigfd_lite.models.network import ExifManipNet
 from aigfd_lite.evaluation.protocol import Protocol, featurize
 from aigfd_lite.evaluation import testsets
 from aigfd_lite.evaluation.testsets import as_tested, load_images

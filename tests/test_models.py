@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from aigfd_lite.models.network import (CLIP_MEAN, CLIP_STD, TAGS, ExifManipNet, build_model, check_tasks, extract_features,
-                               load_checkpoint, normalise)
+from aigfd_lite.models.features import extract_features
+from aigfd_lite.models.network import CLIP_MEAN, CLIP_STD, TAGS, ExifManipNet, check_tasks, load_checkpoint, normalise
+from aigfd_lite.models.weights import build_model
 
 
 def tiny_backbone(feature_dim: int = 16) -> nn.Module:

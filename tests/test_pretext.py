@@ -180,7 +180,7 @@ def test_with_the_real_manipulations_and_camera():
 
 
 def test_fdf_adapter_resizes_and_labels():
-    from aigfd_lite.pretext.batches import FDFPretextDataset
+    from aigfd_lite.pretext.fdf_items import FDFPretextDataset
 
     class Layout:
         epoch = 0

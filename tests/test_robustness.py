@@ -57,7 +57,7 @@ class _MeanColour(torch.nn.Module):
 def test_robustness_table_measures_false_alarms_on_processed_real_faces():
     real, fake = _faces(60, seed=1), _faces(60, seed=2) // 2  # the 'generated' faces are darker
     model = _MeanColour()
-    from aigfd_lite.models.network import extract_features
+    from aigfd_lite.models.features import extract_features
 
     detector = GMMDetector(n_components=1, random_state=0).fit(extract_features(model, real, input_size=32,
                                                                                 progress=False))

@@ -113,7 +113,7 @@ def test_fan_face_detector_where_available_and_a_clear_exit_2_where_not(setup, m
     def offline(device):
         raise LandmarkBackendUnavailable("weights cannot be downloaded; use the dlib backend")
 
-    monkeypatch.setattr(landmarks, "_fan_model", offline)
+    monkeypatch.setattr(landmarks, "fan_model", offline)
     code, out, err = run("score", str(folder / "takeo.ppm"), "--bundle", str(bundle), "--face-detector", "fan")
     assert code == 2 and "dlib" in err and "Traceback" not in err and out == ""
 
@@ -125,7 +125,7 @@ def test_fan_face_detector_where_available_and_a_clear_exit_2_where_not(setup, m
                 return [np.array([w * 0.3, h * 0.2, w * 0.7, h * 0.7, 0.99]),
                         np.array([0, 0, 90, 90, 0.2])]  # a weak one: reported, not scored
 
-    monkeypatch.setattr(landmarks, "_fan_model", lambda device: StandIn)
+    monkeypatch.setattr(landmarks, "fan_model", lambda device: StandIn)
     code, out, err = run("score", str(folder / "takeo.ppm"), "--bundle", str(bundle), "--face-detector", "fan",
                          "--format", "json")
     rows = json.loads(out)

@@ -14,7 +14,8 @@ import torch
 import torchvision
 
 from aigfd_lite.models import weights
-from aigfd_lite.models.network import TAGS, ExifManipNet, build_model
+from aigfd_lite.models.network import TAGS, ExifManipNet
+from aigfd_lite.models.weights import build_model
 from aigfd_lite.models.weights import REGISTRY, HashMismatch, WeightsUnavailable
 
 CLIP_LEFTOVERS = ("model.logit_scale", "model.positional_embedding", "model.token_embedding.weight",

@@ -32,12 +32,12 @@ def accumulation_cost(steps=(1, 2, 4), batch: int = 32, repeats: int = 5) -> pd.
     import torch
 
     from aigfd_lite.runtime.distributed import Precision
-    from aigfd_lite.models.network import build_model
+    from aigfd_lite.models.weights import build_model
     from aigfd_lite.train.loop import train_step
 
     from aigfd_lite import resolve
     from aigfd_lite.runtime.distributed import ShardedBatchSampler
-    from aigfd_lite.pretext.batches import build_pretext_dataset
+    from aigfd_lite.pretext.build import build_pretext_dataset
 
     lite = TrainConfig.from_profile(resolve("lite"))  # the first training batch of the lite run (chapter 4)
     data = build_pretext_dataset(lite, "train")

@@ -40,7 +40,7 @@ from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-_FORMAT = "aigfd_lite.GMMDetector/2"
+DETECTOR_FORMAT = "aigfd_lite.GMMDetector/2"
 THRESHOLD_RULES = ("split-conformal", "train-quantile")
 
 
@@ -215,7 +215,7 @@ class GMMDetector(OutlierMixin, BaseEstimator):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {
-            "format": _FORMAT,
+            "format": DETECTOR_FORMAT,
             "params": self.get_params(),
             "threshold": self.threshold_,
             "n_features_in": int(self.n_features_in_),
@@ -249,9 +249,9 @@ class GMMDetector(OutlierMixin, BaseEstimator):
             arrays = {k: data[k] for k in data.files}
         meta = json.loads(str(arrays.pop("meta")))
         if meta.get("format") == "aigfd_lite.GMMDetector/1":  # before threshold rules: always the paper's
-            meta["format"] = _FORMAT
+            meta["format"] = DETECTOR_FORMAT
             meta["params"].update(threshold_rule="train-quantile")
-        if meta.get("format") != _FORMAT:
+        if meta.get("format") != DETECTOR_FORMAT:
             raise ValueError(f"{path} is not a saved GMMDetector (format {meta.get('format')!r})")
         det = cls(**meta["params"])
         p = det.get_params()

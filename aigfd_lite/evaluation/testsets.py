@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..images import as_tested, resample, through  # noqa: F401 (the resampling every test image takes)
+
 log = logging.getLogger(__name__)
 
 #: The paper's nine generators -> their folder under ``data/`` (the official layout).
@@ -40,33 +42,6 @@ GENERATOR_FOLDERS: dict[str, str] = {
     "SDXL": "SDXL",
 }
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
-
-
-def resample(images: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (N, H, W, 3) -> uint8 (N, size, size, 3), antialiased bilinear (the same filter both directions)."""
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
-    if images.shape[1:3] == (size, size):
-        return images.copy()
-    if not len(images):
-        return np.zeros((0, size, size, 3), np.uint8)
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-def through(images: np.ndarray, native_size: int, size: int) -> np.ndarray:
-    """Down to ``native_size`` and back to ``size``: what a generator's output goes through on its way to the test."""
-    return resample(resample(images, native_size), size)
-
-
-def as_tested(images: np.ndarray, *, native_size: Optional[int], test_size: int,
-              control_resolution: bool = True) -> np.ndarray:
-    """The one preprocessing every lite image goes through: through ``native_size`` to ``test_size`` (controlled),
-    or straight to ``test_size`` (``control_resolution=False`` or ``native_size=None``)."""
-    if control_resolution and native_size:
-        return through(images, native_size, test_size)
-    return resample(images, test_size)
 
 
 @dataclass

@@ -124,7 +124,7 @@ def _landmarks_dlib(image: np.ndarray, box: Box) -> np.ndarray:
 _FAN_CACHE: dict[str, object] = {}
 
 
-def _fan_model(device: str):
+def fan_model(device: str):
     """Build (once per device) face-alignment's 2D FAN; turn every download/import failure into a clear error."""
     if device in _FAN_CACHE:
         return _FAN_CACHE[device]
@@ -157,7 +157,7 @@ def detect_faces_fan(image: np.ndarray, device: str = "cpu") -> list[tuple[Box, 
     Raises :class:`LandmarkBackendUnavailable` (naming dlib as the offline alternative) where its weights cannot be
     had. The confidence is S3FD's, in [0, 1], not comparable with dlib's HOG score.
     """
-    model = _fan_model(device)
+    model = fan_model(device)
     found = model.face_detector.detect_from_image(as_rgb_uint8(image).copy())
     boxes = [((round(float(d[0])), round(float(d[1])), round(float(d[2])), round(float(d[3]))),
               float(d[4]) if len(d) > 4 else 1.0) for d in (found if found is not None else [])]
@@ -165,7 +165,7 @@ def detect_faces_fan(image: np.ndarray, device: str = "cpu") -> list[tuple[Box, 
 
 
 def _landmarks_fan(image: np.ndarray, box: Box, device: str) -> np.ndarray:
-    model = _fan_model(device)
+    model = fan_model(device)
     out = model.get_landmarks_from_image(image, detected_faces=[np.asarray(box, dtype=np.float32)])
     if not out:
         raise RuntimeError(f"FAN returned no landmarks for box {box}")

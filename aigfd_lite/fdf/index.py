@@ -2,7 +2,7 @@
 
 The full FDF has ~1.47 M faces; the official layout keeps one EXIF JSON per Flickr photo, a metadata JSON of all faces
 and an id-map pickle. Reading them all at every start takes minutes and, kept as Python objects, gigabytes.
-:func:`aigfd_lite.fdf.scan.scan` reads them once into flat numpy arrays (:class:`FDFIndex`: names, photo ids, parsed tags, boxes, FDF's
+:func:`aigfd_lite.fdf.index.scan` reads them once into flat numpy arrays (:class:`FDFIndex`: names, photo ids, parsed tags, boxes, FDF's
 7 keypoints, the four EXIF strings, how many manipulated files exist) plus a JSON header (settings, counted skips,
 the data's hash); :meth:`FDFIndex.save` writes them as one uncompressed ``.npz`` (no pickle: loaded with
 ``allow_pickle=False``). :func:`load_or_build` finds a cached index whose fingerprint (sizes and modification
@@ -21,16 +21,20 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from .. import storage
-from .scan import ARRAYS, INDEX_VERSION, LayoutPaths, _parser_name, parser_spelling, scan, upgrade_header
+from ..camera import TAGS
+from .id_map import load_id_map
+from .scan import (ARRAYS, EXIF_FIELDS, INDEX_VERSION, N_MANIPULATED, LayoutPaths, _as_array, _hash_arrays, _parser_name,
+                   hashed_settings, listdir, parser_spelling, read_all, read_metainfo, sort_key, upgrade_header)
 
 PathLike = Union[str, Path]
 
@@ -156,3 +160,71 @@ def load_or_build(root: Path, *, index: Union[bool, PathLike, None] = None, rebu
     built.header["fingerprint_key"] = key
     built.save(path)
     return built
+
+
+def scan(root: Path, *, crop: bool = True, require_manipulated: bool = True, image_size: int = 128,
+         parse_exif: Optional[Callable] = None, progress: bool = False, workers: Optional[int] = None) -> "FDFIndex":
+    """Read the layout under ``root`` (``SSL_training_data``) once; the rules are :class:`aigfd_lite.fdf.FDFLayout`'s.
+    Faces are kept in FDF's numeric name order; every dropped face is counted in ``header["skips"]``."""
+    from ..exif import parse_flickr_exif
+
+    started = time.perf_counter()
+    p = LayoutPaths.of(Path(root), image_size)
+    parse = parse_exif or parse_flickr_exif
+    if crop and not p.metainfo.is_file():
+        raise FileNotFoundError(f"{p.metainfo} is needed for the paper's face crop (or pass crop_scale=None)")
+    id_map = load_id_map(p.id_map)
+    jsons, negs = listdir(p.exif_dir), listdir(p.neg_dir)
+    names = sorted((n[:-4] for n in listdir(p.image_dir) if n.endswith(".png")), key=sort_key)
+    skips, missing_tags = Counter(), Counter()
+    rows: dict[str, list] = {k: [] for k in ARRAYS}
+    candidates = []
+    for name in names:
+        photo_id = id_map.get(name)
+        if photo_id is None:
+            skips["no_photo_id"] += 1
+        elif f"{photo_id}.json" not in jsons:
+            skips["no_json"] += 1
+        else:
+            candidates.append((name, photo_id))
+    folder = str(p.exif_dir)  # plain strings: a Path object per photo costs ~0.5 kB at FDF's scale
+    read = read_all([os.path.join(folder, f"{pid}.json") for _, pid in candidates], parse, workers, progress)
+    meta = read_metainfo(p.metainfo) if p.metainfo.is_file() else {}  # after the workers: they fork a small process
+    for (name, photo_id), (reason, strings, tags) in zip(candidates, read):
+        if reason:
+            skips[reason] += 1
+            continue
+        box, landmark = meta.get(name, (None, None))
+        box, landmark = _as_array(box, (4,)), _as_array(landmark, (-1, 2))
+        if crop and box is None:
+            skips["no_box"] += 1
+            continue
+        has_negs = all(f"{name}_{k}.png" in negs for k in range(N_MANIPULATED))
+        if not has_negs and require_manipulated:
+            skips["no_manipulated"] += 1
+            continue
+        missing_tags.update(t for t, v in zip(TAGS, tags) if np.isnan(v))
+        rows["names"].append(name.encode("utf-8"))
+        rows["photo_ids"].append(photo_id.encode("utf-8"))
+        rows["tags"].append(tags)
+        rows["boxes"].append(box if box is not None else np.full(4, np.nan))
+        rows["landmarks"].append(landmark if landmark is not None and landmark.shape == (7, 2)
+                                 else np.full((7, 2), np.nan))
+        rows["n_manipulated"].append(N_MANIPULATED if has_negs else 0)
+        rows["exif"].append([s.encode("utf-8") for s in strings])
+    n = len(rows["names"])
+    arrays = {
+        "names": np.array(rows["names"], dtype=bytes) if n else np.zeros(0, "S1"),
+        "photo_ids": np.array(rows["photo_ids"], dtype=bytes) if n else np.zeros(0, "S1"),
+        "tags": np.array(rows["tags"], dtype=np.float64).reshape(n, len(TAGS)),
+        "boxes": np.array(rows["boxes"], dtype=np.float64).reshape(n, 4),
+        "landmarks": np.array(rows["landmarks"], dtype=np.float32).reshape(n, 7, 2),
+        "n_manipulated": np.array(rows["n_manipulated"], dtype=np.uint8),
+        "exif": np.array(rows["exif"], dtype=bytes).reshape(n, len(EXIF_FIELDS)) if n else np.zeros((0, 4), "S1"),
+    }
+    settings = dict(crop=crop, require_manipulated=require_manipulated, image_size=image_size,
+                    parse_exif=_parser_name(parse))
+    header = dict(version=INDEX_VERSION, settings=settings, faces=n, images=len(names), skips=dict(skips),
+                  missing_tags=dict(missing_tags), data_hash=_hash_arrays(arrays, hashed_settings(settings)),
+                  build_seconds=round(time.perf_counter() - started, 3))
+    return FDFIndex(header=header, **arrays)

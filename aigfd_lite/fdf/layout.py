@@ -39,8 +39,8 @@ from typing import Any, Callable, Iterator, NamedTuple, Optional, Union
 import numpy as np
 from ..images import load_rgb
 
-from .index import FDFIndex, fingerprint, load_or_build  # noqa: F401
-from .scan import EXIF_DIR, EXIF_FIELDS, N_MANIPULATED, LayoutPaths, scan  # noqa: F401
+from .index import FDFIndex, fingerprint, load_or_build, scan  # noqa: F401
+from .scan import EXIF_DIR, EXIF_FIELDS, N_MANIPULATED, LayoutPaths  # noqa: F401
 from .id_map import (SAFE_GLOBALS, RestrictedUnpickler, UnsafePickleError, convert_id_map,  # noqa: F401
                          load_id_map, safe_unpickle)
 

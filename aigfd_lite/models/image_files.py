@@ -68,7 +68,7 @@ class ImageFiles(torch.utils.data.Dataset, Sequence):
     def read(self, i: int) -> np.ndarray:
         image = read_resized(self.path(i), self.size)
         if self.native_size and self.control_resolution:
-            from ..evaluation import as_tested
+            from ..images import as_tested
 
             image = as_tested(image[None], native_size=self.native_size, test_size=self.size)[0]
         return image

@@ -209,41 +209,6 @@ def imagenet_mobilenet_v2_state(cache: str | Path | None = None) -> dict[str, to
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def build_model(init: str = "random", feature_dim: int = 768, tasks: Sequence[str] = TASKS,
-                seed: int | None = None, download_timeout: float = 30.0,
-                backbone: str = "resnet50") -> ExifManipNet:
-    """The pretext network with the chosen backbone and initialisation (chapter 4).
-
-    ``backbone``: a name in :data:`BACKBONES`. ``init``: ``"random"`` (torchvision's init, seeded by ``seed``),
-    ``"imagenet"`` (ResNet-50: torchvision's ``IMAGENET1K_V2`` through :mod:`aigfd_lite.models.weights`, downloads on
-    Colab; MobileNetV2: :func:`imagenet_mobilenet_v2_state`, offline), ``"exif-lan"`` (the paper's: the authors'
-    EXIF-pretrained checkpoint over ImageNet, non-strictly), ``"released"`` (the authors' trained model) or a path
-    to a checkpoint (ours, the released layout or an EXIF-as-language tower). Downloads are hash-checked; offline
-    a ``RuntimeError`` names the alternatives. The load report is ``model.load_report``.
-    """
-    if backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
-    if seed is not None:
-        torch.manual_seed(seed)
-    model = ExifManipNet(feature_dim=feature_dim, backbone=backbone, tasks=tasks)
-    model.load_report = None
-    if init == "random":
-        return model
-    if init == "imagenet" and backbone == "mobilenet_v2":
-        state = {k: v for k, v in imagenet_mobilenet_v2_state().items() if not k.startswith("classifier.")}
-        missing, unexpected = model.backbone.load_state_dict(state, strict=False)
-        if unexpected or set(missing) != {"classifier.weight", "classifier.bias"}:
-            raise RuntimeError(f"ImageNet weights do not fit: missing {missing}, unexpected {unexpected}")
-        return model
-    if backbone != "resnet50" and init in ("imagenet", "exif-lan", "released"):
-        raise ValueError(f"init={init!r} is a ResNet-50 checkpoint; backbone {backbone!r} takes 'random', "
-                         f"'imagenet' (mobilenet_v2) or a path")
-    from .weights import apply_init  # imported here: aigfd_lite.models.weights imports this module
-
-    model.load_report = apply_init(model, init, download_timeout)
-    return model
-
-
 def normalise(images: torch.Tensor, input_size: int) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float (N, 3, input_size, input_size): antialiased bilinear resize, CLIP mean/std."""
     x = images.permute(0, 3, 1, 2).float().div_(255.0)
@@ -274,61 +239,3 @@ def _autocast(device: torch.device):
     return choose_precision(device).autocast(device)
 
 
-@torch.no_grad()
-def extract_features(model: nn.Module, images: np.ndarray | torch.utils.data.Dataset, *, input_size: int,
-                     batch_size: int = 64, device: str | torch.device = "cpu", progress: bool = True,
-                     num_workers: int = 0) -> np.ndarray:
-    """768-d features (float32, (N, feature_dim)) of uint8 images (N, H, W, 3) or of a Dataset, no gradients.
-
-    An :class:`aigfd_lite.models.image_files.ImageFiles` is streamed (:func:`~aigfd_lite.models.image_files.stream_features`).
-    A Dataset's items are image tensors, uint8 (H, W, 3) (normalised on ``device``, like the arrays) or already
-    normalised (3, S, S), or tuples whose first element is one. The model is put
-    in eval mode (BatchNorm uses its running statistics) and restored to its previous mode afterwards.
-    Under torchrun (an initialised process group) each rank featurises its slice and rank 0 returns all ``N`` rows
-    in order; the other ranks return an empty ``(0, feature_dim)`` array.
-    """
-    from ..runtime import gather_rows, processes
-    from .image_files import ImageFiles, stream_features
-
-    if isinstance(images, ImageFiles):  # files read in workers, rows of unreadable ones dropped (image_files)
-        return stream_features(model, images, input_size=input_size, batch_size=batch_size, device=device,
-                               num_workers=num_workers, progress=progress)
-    device = torch.device(device)
-    if isinstance(images, np.ndarray) and (images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8):
-        raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
-    procs, n_all = processes(), len(images)
-    if procs.world_size > 1:  # each rank one slice, gathered on rank 0
-        part = procs.shard(n_all)
-        images = (images[part.start:part.stop] if isinstance(images, np.ndarray)
-                  else torch.utils.data.Subset(images, part))
-        progress = progress and procs.main
-    features = _features(model, images, input_size, batch_size, device, progress, num_workers)
-    return gather_rows(features, n_all)
-
-
-def _features(model: nn.Module, images: np.ndarray | torch.utils.data.Dataset, input_size: int, batch_size: int,
-              device: torch.device, progress: bool, num_workers: int) -> np.ndarray:
-    if isinstance(images, np.ndarray):
-        n = len(images)
-        batches = (torch.from_numpy(images[i:i + batch_size]) for i in range(0, n, batch_size))
-    else:
-        n = len(images)
-        batches = iter(torch.utils.data.DataLoader(images, batch_size=batch_size, shuffle=False,
-                                                   num_workers=num_workers, pin_memory=device.type == "cuda"))
-    from ..runtime import progress_bar as tqdm
-
-    was_training = model.training
-    model.eval().to(device)
-    out = np.zeros((n, getattr(model, "feature_dim", 768)), dtype=np.float32)
-    done = 0
-    with tqdm(total=n, desc="features", unit="img", disable=not progress, mininterval=5) as bar:
-        for batch in batches:
-            x = batch[0] if isinstance(batch, (tuple, list)) else batch
-            x = prepare_batch(x, device, input_size, True if device.type == "cuda" else None)
-            with _autocast(device):
-                feature = model.features(x) if hasattr(model, "features") else model(x)
-            out[done:done + len(x)] = feature.float().cpu().numpy()
-            done += len(x)
-            bar.update(len(x))
-    model.train(was_training)
-    return out

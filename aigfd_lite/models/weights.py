@@ -32,12 +32,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 
 from .. import storage
 from ..fetch import sha256_of  # noqa: F401 (one hashing function for every download)
+from .network import BACKBONES, TASKS, ExifManipNet, LoadReport, _state_dict_of, imagenet_mobilenet_v2_state
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -185,8 +186,6 @@ def fetch(name: str, *, cache: Optional[PathLike] = None, sha256: Optional[str] 
 def read_state(path: PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint file, read with ``torch.load(weights_only=True)`` (nothing in it can run code).
     Accepts a bare state dict or one under ``model`` / ``state_dict`` / ``model_state_dict`` / ``net``."""
-    from .network import _state_dict_of
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist (init must be 'random', 'imagenet', "
@@ -200,7 +199,6 @@ def read_state(path: PathLike) -> dict[str, torch.Tensor]:
 def load_state(name: str, **fetch_kwargs: Any) -> dict[str, torch.Tensor]:
     """Fetch registry file ``name`` and read its tensors safely."""
     return read_state(fetch(name, **fetch_kwargs))
-
 
 
 # ------------------------------------------------------------------------------------------------ key mapping
@@ -234,8 +232,6 @@ def map_official_state_dict(state: dict[str, torch.Tensor], model: Optional[torc
     keys that match nothing (reported, never silently dropped). Shapes are not checked here (see :func:`load_mapped`).
     """
     if model is None:
-        from .network import ExifManipNet
-
         model = ExifManipNet()
     own = set(model.state_dict())
     mapped, renames, unmapped = {}, {}, []
@@ -258,8 +254,6 @@ def map_official_state_dict(state: dict[str, torch.Tensor], model: Optional[torc
 def load_mapped(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str):
     """Map ``state`` (:func:`map_official_state_dict`) and load it non-strictly; returns the
     :class:`~aigfd_lite.models.LoadReport` (also logged). Nothing matching at all is an error."""
-    from .network import LoadReport
-
     mapped, renames, unmapped = map_official_state_dict(state, model)
     own = model.state_dict()
     report = LoadReport(source=source, unexpected=list(unmapped))
@@ -300,3 +294,36 @@ def apply_init(model: torch.nn.Module, init: str, download_timeout: float = 30.0
     if init == "released":
         return load_mapped(model, load_state("released", timeout=download_timeout), "released")
     return load_mapped(model, read_state(init), str(init))
+
+
+def build_model(init: str = "random", feature_dim: int = 768, tasks: Sequence[str] = TASKS,
+                seed: int | None = None, download_timeout: float = 30.0,
+                backbone: str = "resnet50") -> ExifManipNet:
+    """The pretext network with the chosen backbone and initialisation (chapter 4).
+
+    ``backbone``: a name in :data:`BACKBONES`. ``init``: ``"random"`` (torchvision's init, seeded by ``seed``),
+    ``"imagenet"`` (ResNet-50: torchvision's ``IMAGENET1K_V2`` through :mod:`aigfd_lite.models.weights`, downloads on
+    Colab; MobileNetV2: :func:`imagenet_mobilenet_v2_state`, offline), ``"exif-lan"`` (the paper's: the authors'
+    EXIF-pretrained checkpoint over ImageNet, non-strictly), ``"released"`` (the authors' trained model) or a path
+    to a checkpoint (ours, the released layout or an EXIF-as-language tower). Downloads are hash-checked; offline
+    a ``RuntimeError`` names the alternatives. The load report is ``model.load_report``.
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = ExifManipNet(feature_dim=feature_dim, backbone=backbone, tasks=tasks)
+    model.load_report = None
+    if init == "random":
+        return model
+    if init == "imagenet" and backbone == "mobilenet_v2":
+        state = {k: v for k, v in imagenet_mobilenet_v2_state().items() if not k.startswith("classifier.")}
+        missing, unexpected = model.backbone.load_state_dict(state, strict=False)
+        if unexpected or set(missing) != {"classifier.weight", "classifier.bias"}:
+            raise RuntimeError(f"ImageNet weights do not fit: missing {missing}, unexpected {unexpected}")
+        return model
+    if backbone != "resnet50" and init in ("imagenet", "exif-lan", "released"):
+        raise ValueError(f"init={init!r} is a ResNet-50 checkpoint; backbone {backbone!r} takes 'random', "
+                         f"'imagenet' (mobilenet_v2) or a path")
+    model.load_report = apply_init(model, init, download_timeout)
+    return model

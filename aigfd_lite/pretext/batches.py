@@ -16,7 +16,7 @@ augmentation (as in the paper).
 The module is split at its seams: the lite dataset here, the full profile's FDF dataset with on-the-fly
 manipulations in :mod:`aigfd_lite.pretext.fdf_items` (68-point landmarks from :mod:`aigfd_lite.fdf.landmarks`), and the
 held-out evaluation (:func:`evaluate_pretext`, :func:`bootstrap_intervals`, sampled pairs at scale) in
-:mod:`aigfd_lite.pretext.evaluation`; every public name stays importable from here.
+:mod:`aigfd_lite.pretext.evaluation`; every public name is importable from :mod:`aigfd_lite.pretext`.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import CLIP_MEAN, CLIP_STD, TAGS
-from ..evaluation import resample
+from ..images import resample
 
 #: Random streams: one per purpose, so drawing tags never shifts the manipulation draws (and vice versa).
 _STREAM_TAGS, _STREAM_CAMERA, _STREAM_ITEM, _STREAM_POOL = 0, 1, 2, 3
@@ -207,39 +207,6 @@ class PretextDataset(torch.utils.data.Dataset):
                 torch.tensor(kind_index))
 
 
-def build_pretext_dataset(cfg: Any, split: str = "train", schedule: str = "random",
-                          corpus: Any = None, profile: Any = None) -> torch.utils.data.Dataset:
-    """The pretext dataset of a profile (or a :class:`aigfd_lite.train.TrainConfig`) for one corpus split.
-
-    Lite: the face corpus of chapter 3 (``build_corpus``), capped at ``max_train_items`` faces for training. Full
-    (``data_root`` set and the official layout present): FDF through :class:`FDFPretextDataset`, manipulated on the
-    fly (``cfg.manipulations``; see :func:`aigfd_lite.pretext.fdf_items.build_fdf_dataset`). ``profile``: the profile the
-    lite corpus is built from when ``cfg`` is a TrainConfig (default: ``cfg.profile`` with its defaults).
-    """
-    data_root = getattr(cfg, "data_root", None)
-    if data_root and corpus is None and split == "train":
-        from .fdf_items import build_fdf_dataset
-
-        return build_fdf_dataset(cfg)
-    if corpus is None:
-        from ..faces import build_corpus
-        from ..profiles import resolve
-
-        if profile is None:
-            profile = cfg if hasattr(cfg, "cache_path") else resolve(cfg.profile)
-        corpus = build_corpus(profile)
-    part = corpus.subset(split)
-    images, landmarks = part.images, part.landmarks
-    tags, has = tags_of(part.table)
-    cap = getattr(cfg, "max_train_items", None)
-    if split == "train" and cap:
-        images, landmarks, tags, has = images[:cap], landmarks[:cap], tags[:cap], has[:cap]
-    return PretextDataset(images, landmarks, tags, has, seed=cfg.seed, input_size=cfg.input_size,
-                          real_fraction=cfg.real_fraction, simulate_camera=cfg.simulate_camera,
-                          symmetric=cfg.symmetric_resampling, schedule=schedule,
-                          variants_per_kind=getattr(cfg, "variants_per_kind", None) if split == "train" else None)
-
-
 def decode_rate_per_core(images: np.ndarray, input_size: int = 224) -> float:
     """Items per second one CPU core prepares as the full profile's loader does: PNG decode, resize, normalise.
 
@@ -261,15 +228,6 @@ def decode_rate_per_core(images: np.ndarray, input_size: int = 224) -> float:
     for blob in blobs:
         to_tensor(np.asarray(Image.open(io.BytesIO(blob)).convert("RGB")), input_size)
     return len(blobs) / (time.perf_counter() - tick)
-
-
-def __getattr__(name: str) -> Any:
-    """``FDFPretextDataset`` stays importable from here; it is loaded on first use (its module imports this one)."""
-    if name == "FDFPretextDataset":
-        from .fdf_items import FDFPretextDataset
-
-        return FDFPretextDataset
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # The evaluation half of the pretext task, importable from here as before the split.

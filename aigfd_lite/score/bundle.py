@@ -31,7 +31,7 @@ import numpy as np
 from .bundle_format import (FILES, FORMAT, HASH_FIELD, OLD_FORMATS, VERDICTS, BundleError, content_hash,
                             validate_arrays, validate_meta)
 from ..fetch import sha256_of
-from ..results import _plain, check_replaceable, staged_folder
+from ..results import plain_json, check_replaceable, staged_folder
 
 __all__ = ["FILES", "FORMAT", "Bundle", "BundleError", "Preprocessing", "build_bundle", "load_bundle", "write_bundle"]
 DEFAULT_BACKBONE = "resnet50"  # the network of chapter 4 unless the run's settings name another
@@ -96,9 +96,9 @@ def _detector_arrays(detector) -> dict[str, np.ndarray]:
 def _detector_from_arrays(arrays: dict[str, np.ndarray], params: dict, threshold: float, n_features: int):
     """Rebuild a fitted :class:`~aigfd_lite.detector.GMMDetector` from its arrays, through ``GMMDetector.load`` (the
     tested reader of its own no-pickle ``.npz``), so both formats give bit-identical scores."""
-    from ..detector.gmm import _FORMAT, GMMDetector
+    from ..detector import DETECTOR_FORMAT, GMMDetector
 
-    meta = {"format": _FORMAT, "params": params, "threshold": threshold, "n_features_in": n_features,
+    meta = {"format": DETECTOR_FORMAT, "params": params, "threshold": threshold, "n_features_in": n_features,
             "has_pca": "pca_mean" in arrays}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gmm.npz"
@@ -130,9 +130,9 @@ def write_bundle(folder: str | Path, model, detector, preprocessing: Preprocessi
             "model": settings,
             "detector": {"class": "GMMDetector", "params": params, "threshold": float(detector.threshold_),
                          "n_features_in": int(detector.n_features_in_)},
-            "preprocessing": _plain(dataclasses.asdict(preprocessing)),
+            "preprocessing": plain_json(dataclasses.asdict(preprocessing)),
             "verdicts": dict(VERDICTS),
-            "source": _plain(source or {}),  # NaN -> null: bundle.json is strict JSON
+            "source": plain_json(source or {}),  # NaN -> null: bundle.json is strict JSON
             "sha256": {name: sha256_of(staging / name) for name in FILES[1:]},
         }
         meta[HASH_FIELD] = content_hash(meta)
@@ -220,7 +220,7 @@ def preprocessing_of(cfg) -> Preprocessing:
 
 def as_scored(crops: np.ndarray, prep: Preprocessing) -> np.ndarray:
     """Face crops (uint8 (N, face_size, face_size, 3)) as the bundle's GMM faces were seen: chapter 5's path."""
-    from ..evaluation import as_tested
+    from ..images import as_tested
 
     return as_tested(crops, native_size=prep.common_size, test_size=prep.test_size)
 

@@ -138,9 +138,9 @@ def score_files(paths: Iterable[str | Path], bundle, stats: Optional[ScoreStats]
     :class:`~aigfd_lite.faces.landmarks.LandmarkBackendUnavailable` up front where its weights cannot be had.
     """
     if face_detector == "fan":
-        from ..faces.landmarks import _fan_model
+        from ..faces.landmarks import fan_model
 
-        _fan_model("cpu")  # fail once, clearly, before any file is read
+        fan_model("cpu")  # fail once, clearly, before any file is read
     stats = stats if stats is not None else ScoreStats()
     started = time.perf_counter()
     pending: list[tuple[str, list, str | None]] = []

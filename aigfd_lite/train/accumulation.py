@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..runtime import Precision, gather
+from .step import HEADS, _at_least_float32, compute_losses
 
 
 @contextlib.contextmanager
@@ -62,8 +63,6 @@ def two_pass_backward(net: nn.Module, images: torch.Tensor, tags: torch.Tensor, 
     """Eq. 6 over the global batch and its (scaled) gradient in ``.grad``, holding one micro-batch of
     ``len(images) / steps`` images in autograd at a time. Returns the loss and its terms, as
     :func:`aigfd_lite.train.global_batch_loss` does."""
-    from .loop import HEADS, _at_least_float32, compute_losses
-
     if len(images) % steps:
         raise ValueError(f"{len(images)} images per process do not split into {steps} equal micro-batches")
     size, device = len(images) // steps, images.device

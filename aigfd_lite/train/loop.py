@@ -56,31 +56,11 @@ from ..losses import manipulation_loss, pairwise_ranking_loss, total_loss
 from ..models import TAGS, TASKS, ExifManipNet, build_model, prepare_batch
 from ..pretext import bootstrap_intervals, evaluate_pretext  # noqa: F401 (re-exported: part of the public API)
 from .run_lock import RunInUseError, hold_run_lock
+from .step import HEADS, _at_least_float32, compute_losses  # noqa: F401 (compute_losses: re-exported)
 from .run_settings import check_device_available
 from .runs import (RUNTIME_FIELDS, EpochSampler, TrainConfig, checkpoint_dir,  # noqa: F401 (re-exported)
                    config_difference, data_identity, data_source, move_aside_if_changed, parse_set_options,
                    read_resume_point, save_checkpoint, set_rng_states, with_data_identity)
-
-HEADS: tuple[str, ...] = (*TAGS, "manipulation")
-
-
-def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
-    return x if x.dtype == torch.float64 else x.float()  # autocast's fp16/bf16 -> fp32; fp64 stays (checks)
-
-
-def compute_losses(out: dict[str, torch.Tensor], tags: torch.Tensor, labels: torch.Tensor,
-                   tcfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """Eq. 6: all-pairs ranking loss per tag + manipulation loss; terms of tasks not trained get weight 0."""
-    ranking = {t: pairwise_ranking_loss(_at_least_float32(out[t]), tags[:, k].float(), tcfg.ranking_variant)
-               for k, t in enumerate(TAGS)}
-    manip = manipulation_loss(_at_least_float32(out["manipulation"]), labels.float(), form=tcfg.manipulation_form)
-    weights = {t: 0.0 for t in TAGS} if "exif" not in tcfg.tasks else {}
-    if "manipulation" not in tcfg.tasks:
-        weights["manipulation"] = 0.0
-    total = total_loss(ranking, manip, weights=weights)
-    terms = {f"loss_{t}": float(v.detach()) for t, v in ranking.items()}
-    terms["loss_manipulation"] = float(manip.detach())
-    return total, terms
 
 
 def global_batch_loss(net: torch.nn.Module, images: torch.Tensor, tags: torch.Tensor, labels: torch.Tensor,
