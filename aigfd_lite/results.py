@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .storage import atomic_write
+
 
 def repo_root(start: Path | None = None) -> Path | None:
     """The repository root (the folder holding ``_toc.yml``), searched upwards from ``start`` or the cwd."""
@@ -54,16 +56,13 @@ def plain_json(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
+    """``data`` as sorted, indented JSON (NaN as null), written atomically (:func:`aigfd_lite.storage.atomic_write`;
+    results are ordinary readable files, 0644)."""
+    def dump(tmp: str) -> None:
+        with open(tmp, "w") as fh:
             json.dump(plain_json(data), fh, indent=2, sort_keys=True)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are ordinary readable files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, dump, mkdir=True)
 
 
 def _check_headline(headline: dict[str, Any]) -> list[list[Any]]:

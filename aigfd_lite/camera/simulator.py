@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 # The lens's effects live in aigfd_lite.camera.lens; they are re-exported here so chapter 3 finds every effect in one place.
+from ..exif import ORDINAL_TAGS
 from .lens import (NEUTRAL_FOCAL_MM, REFERENCE_WIDTH, _defocus, _distort, _image, _perspective,  # noqa: F401
                    _planes, _scale, _vignette_map, default_face_mask, defocus_background, defocus_sigma_px,
                    distortion_k1, perspective, perspective_strength, radial_distortion, vignette,
@@ -44,7 +45,7 @@ from .lens import (NEUTRAL_FOCAL_MM, REFERENCE_WIDTH, _defocus, _distort, _image
 SIMULATOR_VERSION = 2
 
 #: Tag order shared with :data:`aigfd_lite.exif.ORDINAL_TAGS` (aperture = f-number, seconds, mm, ISO).
-TAGS: tuple[str, ...] = ("aperture", "exposure_time", "focal_length", "iso")
+TAGS: tuple[str, ...] = ORDINAL_TAGS
 
 SIMULATED_NOTE = (
     "Simulated camera tags: these faces carry no EXIF of their own, so each was rendered by aigfd_lite.camera as if "

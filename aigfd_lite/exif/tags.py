@@ -26,7 +26,9 @@ from typing import Any, Mapping, Optional, Union
 
 from ..images import UnreadableImage
 
-ORDINAL_TAGS = ("aperture", "exposure_time", "focal_length", "iso")
+#: The four ordinal EXIF tags, in the order of every (N, 4) tag array of the package: the one tag tuple (the
+#: network's heads, the camera simulator, the corpus and the FDF index name it ``TAGS`` or ``ORDINAL_TAGS``).
+ORDINAL_TAGS: tuple[str, ...] = ("aperture", "exposure_time", "focal_length", "iso")
 CATEGORICAL_TAGS = ("make", "metering_mode", "exposure_mode", "white_balance", "exposure_program")
 
 #: Values outside these (inclusive) bounds are treated as invalid. They are generous: they only catch sentinels such

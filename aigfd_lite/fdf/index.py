@@ -43,15 +43,12 @@ def save_npz(path: PathLike, header: dict[str, Any], arrays: dict[str, np.ndarra
     """``arrays`` and a JSON ``header`` in one npz (no pickle), written atomically: a temporary file, then a
     rename, so an interrupted write never replaces a good file (the index, the landmark table)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
             np.savez(fh, header=np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    storage.atomic_write(path, write, prefix=path.name, mode=None, mkdir=True)
     return path
 
 

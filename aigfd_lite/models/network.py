@@ -26,10 +26,12 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from ..exif import ORDINAL_TAGS
+
 log = logging.getLogger(__name__)
 
-#: The four ordinal EXIF tags, in the order of every (N, 4) tag array of the package.
-TAGS: tuple[str, ...] = ("aperture", "exposure_time", "focal_length", "iso")
+#: The four ordinal EXIF tags (:data:`aigfd_lite.exif.ORDINAL_TAGS`), one head each.
+TAGS: tuple[str, ...] = ORDINAL_TAGS
 #: The two pretext tasks; a model can be trained on either or both (ablations of chapter 6).
 TASKS: tuple[str, ...] = ("exif", "manipulation")
 #: CLIP's normalisation, used by the published code (and by EXIF-as-language, whose weights it starts from).

@@ -29,32 +29,21 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ..storage import atomic_write
+
 
 class DamagedCheckpointError(ValueError):
     """A checkpoint file that cannot be loaded as one; the message names the file and what to do."""
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; checkpoints are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` to ``path`` through a temporary file of its own, renamed into place."""
-    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def write_log(rows: list[dict[str, Any]], path: Path) -> None:
     """The per-step log as CSV, written atomically."""
-    _atomic_write(path, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
+    atomic_write(path, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
 
 
 def _advice(path: Path) -> str:
