@@ -58,7 +58,7 @@ def test_items_shapes_types_and_normalisation():
 
 def test_device_normalisation_equals_the_in_process_tensor():
     from aigfd_lite.models.network import prepare_batch
-    from aigfd_lite.pretext.batches import to_uint8
+    from aigfd_lite.pretext.batches import item_uint8
 
     ds = make_dataset(input_size=16)  # the faces' own size: no resize, so exactly equal
     raw = [ds.raw_item(i)[0] for i in range(4)]
@@ -70,7 +70,7 @@ def test_device_normalisation_equals_the_in_process_tensor():
     net = ExifManipNet(feature_dim=4, backbone=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(768, 4)))
     with torch.no_grad():  # a dataset's uint8 batch can also go to the model directly (chapter 4 does)
         assert torch.equal(net(batch)["manipulation"], net(on_device)["manipulation"])
-    small = prepare_batch(torch.stack([to_uint8(im, 8) for im in raw]), torch.device("cpu"), 8)
+    small = prepare_batch(torch.stack([item_uint8(im, 8) for im in raw]), torch.device("cpu"), 8)
     assert (small - torch.stack([to_tensor(im, 8) for im in raw])).abs().max() < 0.5 / 255 / min(CLIP_STD) + 1e-6
 
 

@@ -51,7 +51,7 @@ def cache_key(model: torch.nn.Module, images: ImageFiles, **settings: Any) -> st
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def cache_dir() -> Path:
+def features_dir() -> Path:
     from ..storage import store_path
 
     return store_path("features", default=build_dir() / "features")
@@ -65,7 +65,7 @@ def cached_features(model: torch.nn.Module, images: ImageFiles, compute: Callabl
     ``images.unreadable`` lists the files the computing run dropped, as after ``compute()``.
     """
     key = cache_key(model, images, **settings)
-    folder = cache_dir()
+    folder = features_dir()
     array, meta = folder / f"{key}.npy", folder / f"{key}.json"
     if array.is_file() and meta.is_file():
         info = json.loads(meta.read_text())

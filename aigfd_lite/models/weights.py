@@ -84,7 +84,7 @@ class HashMismatch(ValueError):
     """A file's sha256 differs from the registry's or from the hash recorded at its first download."""
 
 
-def cache_dir() -> Path:
+def weights_dir() -> Path:
     """``$AIGFD_STORE/weights``, else ``$AIGFD_CACHE/weights``, else ``~/.cache/aigfd_lite/weights``."""
     base = os.environ.get("AIGFD_CACHE") or Path.home() / ".cache" / "aigfd_lite"
     return storage.store_path("weights", default=Path(base).expanduser() / "weights")
@@ -151,7 +151,7 @@ def fetch(name: str, *, cache: Optional[PathLike] = None, sha256: Optional[str] 
         raise KeyError(f"unknown weights {name!r}; the registry has {sorted(REGISTRY)}")
     entry = REGISTRY[name]
     expected = sha256 or entry.sha256
-    folder = Path(cache).expanduser() if cache is not None else cache_dir()
+    folder = Path(cache).expanduser() if cache is not None else weights_dir()
     target = folder / entry.filename
     if not target.is_file():  # torchvision's own cache (Colab may have it already)
         hub = Path(torch.hub.get_dir()) / "checkpoints" / entry.filename

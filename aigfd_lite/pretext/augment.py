@@ -63,11 +63,11 @@ class AugmentedItems(torch.utils.data.Dataset):
             self.dataset.set_epoch(epoch)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        from .batches import to_uint8
+        from .batches import item_uint8
 
         image, tags, label, kind = self.dataset.raw_item(index)
         image = flip_shift(image, np.random.default_rng([self.seed, _STREAM_AUGMENT, self.epoch, int(index)]))
-        return (to_uint8(image, self.dataset.input_size), torch.as_tensor(np.asarray(tags, np.float32)),
+        return (item_uint8(image, self.dataset.input_size), torch.as_tensor(np.asarray(tags, np.float32)),
                 torch.tensor(label), torch.tensor(kind))
 
 

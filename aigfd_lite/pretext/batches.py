@@ -46,7 +46,7 @@ def to_tensor(image: np.ndarray, input_size: int) -> torch.Tensor:
     return (x - mean) / std
 
 
-def to_uint8(image: np.ndarray, input_size: int) -> torch.Tensor:
+def item_uint8(image: np.ndarray, input_size: int) -> torch.Tensor:
     """uint8 (H, W, 3) -> uint8 (input_size, input_size, 3) tensor: what a DataLoader worker hands over (a quarter
     of float32's bytes through the loader's queues and to the GPU); antialiased bilinear, rounded (unchanged when
     the image has that size already). :func:`aigfd_lite.models.normalise` of it equals :func:`to_tensor` up to
@@ -203,7 +203,7 @@ class PretextDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         image, tags, label, kind_index = self.raw_item(index)
-        return (to_uint8(image, self.input_size), torch.from_numpy(tags), torch.tensor(label),
+        return (item_uint8(image, self.input_size), torch.from_numpy(tags), torch.tensor(label),
                 torch.tensor(kind_index))
 
 

@@ -26,7 +26,7 @@ import torch
 
 from ..fdf import N_MANIPULATED
 from ..manipulate import LABELS, make_training_image, sample_kind
-from .batches import _STREAM_ITEM, to_uint8
+from .batches import _STREAM_ITEM, item_uint8
 
 MANIPULATION_SOURCES = ("on-the-fly", "precomputed")
 
@@ -112,7 +112,7 @@ class FDFPretextDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         image, tags, label, kind = self.raw_item(index)
-        return to_uint8(image, self.input_size), torch.from_numpy(tags), torch.tensor(label), torch.tensor(kind)
+        return item_uint8(image, self.input_size), torch.from_numpy(tags), torch.tensor(label), torch.tensor(kind)
 
 
 def build_fdf_dataset(cfg: Any, progress: bool = True) -> FDFPretextDataset:
