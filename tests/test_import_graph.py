@@ -222,6 +222,17 @@ def test_no_private_name_across_sub_packages():
     assert private_crossings(files, private) == []
 
 
+def test_no_public_name_shadows_a_module_of_its_sub_package():
+    """``from aigfd_lite.train import measurements`` must give the module: no sub-package exports a name that is
+    also one of its modules' names (the exported object would hide the module)."""
+    files = module_files()
+    for package in (m for m in files if files[m].name == "__init__.py"):
+        tree = ast.parse(files[package].read_text())
+        exported = {a.asname or a.name for node in tree.body if isinstance(node, ast.ImportFrom) and node.module
+                    for a in node.names}
+        assert not {f"{package}.{name}" for name in exported} & set(files), package
+
+
 def test_walker_sees_imports_inside_functions(tmp_path):
     package = tmp_path / PACKAGE
     (package / "low").mkdir(parents=True)
