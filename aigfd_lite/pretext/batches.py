@@ -49,7 +49,7 @@ def to_tensor(image: np.ndarray, input_size: int) -> torch.Tensor:
 def item_uint8(image: np.ndarray, input_size: int) -> torch.Tensor:
     """uint8 (H, W, 3) -> uint8 (input_size, input_size, 3) tensor: what a DataLoader worker hands over (a quarter
     of float32's bytes through the loader's queues and to the GPU); antialiased bilinear, rounded (unchanged when
-    the image has that size already). :func:`aigfd_lite.models.normalise` of it equals :func:`to_tensor` up to
+    the image has that size already). :func:`aigfd_lite.models.network.normalise` of it equals :func:`to_tensor` up to
     that rounding, exactly when no resize is needed."""
     image = np.require(image, dtype=np.uint8, requirements=("C",))
     return torch.from_numpy(resample(image[None], int(input_size))[0])

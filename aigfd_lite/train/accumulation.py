@@ -8,7 +8,7 @@ micro-batches of 128 would rank 2 x 8,128 pairs instead of 32,640, and never a p
 method of GradCache (Gao et al. 2021) keeps every pair:
 
 1. every micro-batch goes forward *without* autograd; the five head outputs of the whole batch (a few numbers per
-   image) are kept, gathered over the ranks as in :func:`aigfd_lite.train.global_batch_loss`;
+   image) are kept, gathered over the ranks as in :func:`aigfd_lite.train.loop.global_batch_loss`;
 2. Eq. 6 is computed once over those outputs, made leaf tensors, and its backward gives ``dL/d outputs``;
 3. every micro-batch goes forward again *with* autograd and ``torch.autograd.backward(outputs, dL/d outputs)``
    sends those gradients through the network; the chain rule makes the sum over micro-batches the full-batch
@@ -62,7 +62,7 @@ def two_pass_backward(net: nn.Module, images: torch.Tensor, tags: torch.Tensor, 
                       steps: int) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 6 over the global batch and its (scaled) gradient in ``.grad``, holding one micro-batch of
     ``len(images) / steps`` images in autograd at a time. Returns the loss and its terms, as
-    :func:`aigfd_lite.train.global_batch_loss` does."""
+    :func:`aigfd_lite.train.loop.global_batch_loss` does."""
     if len(images) % steps:
         raise ValueError(f"{len(images)} images per process do not split into {steps} equal micro-batches")
     size, device = len(images) // steps, images.device

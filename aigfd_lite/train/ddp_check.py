@@ -5,7 +5,7 @@ AdamW step of the profile's network (random init) on one seeded synthetic batch 
 ``torchrun --nproc_per_node W`` on the CPU (gloo, 127.0.0.1) to make the same step with each rank holding ``B / W``
 images, once with the global-batch BatchNorm (``"sync"``) and once with per-rank BatchNorm (``"local"``), and
 compares loss, gradients and updated parameters. The pieces are the trainer's own
-(:func:`aigfd_lite.runtime.distributed.prepare`, :func:`aigfd_lite.train.global_batch_loss`).
+(:func:`aigfd_lite.runtime.distributed.prepare`, :func:`aigfd_lite.train.loop.global_batch_loss`).
 
     python -m torch.distributed.run --nproc_per_node 2 -m aigfd_lite.train.ddp_check OUT_DIR CONFIG_JSON   (what it runs)
 """
