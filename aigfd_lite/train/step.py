@@ -2,12 +2,11 @@
 and the manipulation loss; shared by the training loop and by gradient accumulation (:mod:`.accumulation`)."""
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ..losses import manipulation_loss, pairwise_ranking_loss, total_loss
 from ..models import TAGS
+from .runs import TrainConfig
 
 HEADS: tuple[str, ...] = (*TAGS, "manipulation")
 
@@ -17,7 +16,7 @@ def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
 
 
 def compute_losses(out: dict[str, torch.Tensor], tags: torch.Tensor, labels: torch.Tensor,
-                   tcfg: Any) -> tuple[torch.Tensor, dict[str, float]]:
+                   tcfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 6: all-pairs ranking loss per tag + manipulation loss; terms of tasks not trained get weight 0."""
     ranking = {t: pairwise_ranking_loss(_at_least_float32(out[t]), tags[:, k].float(), tcfg.ranking_variant)
                for k, t in enumerate(TAGS)}
