@@ -56,7 +56,7 @@ imgaug-reference: $(IMGAUG_REF)  ## imgaug's PiecewiseAffine outputs for fixed s
 data: install  ## fetch the lite data into ~/.cache/aigfd_lite (or $AIGFD_CACHE), verified by sha256, and build the face corpus and the CelebA crops
 	$(PY) -m aigfd_lite.fetch
 	$(PY) -m aigfd_lite.faces
-	$(PY) -m aigfd_lite.celeba
+	$(PY) -m aigfd_lite.faces.celeba
 
 notebooks: data  ## execute the notebooks with papermill into _build/executed/ (PROFILE, DATA_ROOT, PARAMS pass through)
 	$(PY) tools/book.py execute $(NB_PARAMS)

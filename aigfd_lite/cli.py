@@ -69,14 +69,14 @@ def _reserve(out: str) -> Path:
 
 
 def _score(args, stdout: TextIO, stderr: TextIO) -> int:
-    from .bundle import BundleError, load_bundle
+    from .score import BundleError, load_bundle
 
     try:
         bundle = load_bundle(args.bundle)
     except BundleError as err:
         stderr.write(f"aigfd score: {err}\n")
         return EXIT_USAGE
-    from .landmarks import LandmarkBackendUnavailable
+    from .faces import LandmarkBackendUnavailable
 
     tmp = None
     try:
@@ -114,7 +114,7 @@ def _score(args, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def _bundle(args, stdout: TextIO, stderr: TextIO) -> int:
-    from .bundle import build_bundle
+    from .score import build_bundle
     from .profiles import resolve
 
     try:

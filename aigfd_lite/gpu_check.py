@@ -1,16 +1,16 @@
 """Measurements behind ``tools/gpu_check.py``: the book's GPU estimates (chapter 4) measured on the device at hand.
 
 Taught in chapter 4 (``book/04_pretraining.md``, "Running the full profile on a GPU"), which shows the committed
-results beside the estimates (:mod:`aigfd_lite.gpu_measurements`). Every function runs the package's own code on
+results beside the estimates (:mod:`aigfd_lite.train.measurements`). Every function runs the package's own code on
 synthetic inputs and takes a ``deadline`` (``time.perf_counter()`` value): a loop stops measuring when it passes it
 and says so (``"truncated": True``), so a slow device gives fewer steps instead of overrunning.
 
 * :func:`time_training`: the training step (:func:`aigfd_lite.train.train_step`: Eq. 6 over the whole batch,
-  micro-batches through :mod:`aigfd_lite.accumulation`) at a given precision: images/s and peak allocated memory.
+  micro-batches through :mod:`aigfd_lite.train.accumulation`) at a given precision: images/s and peak allocated memory.
 * :func:`stand_in_landmarks`: a 68-point table for a synthetic tree (one template face shape for every face), so
   the on-the-fly manipulations run where no landmarker is installed.
-* :func:`pipeline_rate`: the full profile's loader (:class:`aigfd_lite.fdf_pretext.FDFPretextDataset` through
-  :func:`aigfd_lite.data_loader.training_loader`): decode, manipulate, resize in workers, normalise on the device.
+* :func:`pipeline_rate`: the full profile's loader (:class:`aigfd_lite.pretext.fdf_items.FDFPretextDataset` through
+  :func:`aigfd_lite.runtime.data_loader.training_loader`): decode, manipulate, resize in workers, normalise on the device.
 * :func:`gmm_timing`: :class:`aigfd_lite.detector.GMMDetector` fit seconds and scoring rate on synthetic features.
 * :func:`ddp_worker` (``python -m aigfd_lite.gpu_check OUT CONFIG first`` under torchrun): steps with
   SyncBatchNorm under DDP, and a run of :func:`aigfd_lite.train.train` that SIGKILLs itself (resumed by the tool).
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .distributed import Precision
+from .runtime import Precision
 
 
 def _sync(device: torch.device) -> None:
@@ -106,8 +106,8 @@ def _template_68() -> np.ndarray:
 
 def stand_in_landmarks(layout: Any, backend: str = "dlib", save: bool = False) -> Any:
     """The landmark table of ``layout`` with :func:`_template_68` for every face (written where
-    :func:`aigfd_lite.fdf_landmarks.load_or_compute` looks for ``backend`` when ``save``)."""
-    from .fdf_landmarks import VERSION, WORK_SIZE, FaceLandmarks, landmarks_path
+    :func:`aigfd_lite.fdf.landmarks.load_or_compute` looks for ``backend`` when ``save``)."""
+    from .fdf import VERSION, WORK_SIZE, FaceLandmarks, landmarks_path
 
     points = np.broadcast_to(_template_68().astype(np.float16), (len(layout), 68, 2)).copy()
     table = FaceLandmarks(points, {"version": VERSION, "backend": "stand-in", "data_hash": layout.data_hash,
@@ -119,7 +119,7 @@ def stand_in_landmarks(layout: Any, backend: str = "dlib", save: bool = False) -
 
 def synthetic_tree(workdir: Path, n: int) -> Path:
     """An official-layout training tree of ``n`` faces (128 px, hard links) under ``workdir``, built once."""
-    from .miniature import write_synthetic_tree
+    from .data import write_synthetic_tree
 
     root = Path(workdir) / f"fdf_{n}"
     if not (root / "done").is_file():
@@ -132,9 +132,9 @@ def pipeline_rate(root: Path, *, input_size: int, batch: int, workers: int, batc
                   deadline: float) -> dict[str, Any]:
     """Images/s the full profile's loader delivers to ``device`` (on the fly manipulations, uint8 to the device,
     normalised there), the first batch (worker start-up) left out; also the seconds to index the tree."""
-    from .data_loader import training_loader, worker_count
+    from .runtime import training_loader, worker_count
     from .fdf import FDFLayout
-    from .fdf_pretext import FDFPretextDataset
+    from .pretext import FDFPretextDataset
     from .models import prepare_batch
 
     start = time.perf_counter()
@@ -212,12 +212,12 @@ class SyntheticPretext(torch.utils.data.Dataset):
 
 def ddp_worker(out: Path, tcfg_json: dict[str, Any], phase: str) -> None:
     """One torchrun process of part (e), ``phase`` "first": DDP steps with SyncBatchNorm on NCCL (``sync.json``;
-    in one process torch's conversion is applied here, as :func:`~aigfd_lite.distributed.convert_batchnorm` does
+    in one process torch's conversion is applied here, as :func:`~aigfd_lite.runtime.distributed.convert_batchnorm` does
     for several), then run ``b`` (:func:`kill_resume_runs`), which SIGKILLs itself after 3 steps."""
     import dataclasses
     import torch.distributed as dist
 
-    from .distributed import choose_precision, init_from_env, prepare, processes, shutdown
+    from .runtime import choose_precision, init_from_env, prepare, processes, shutdown
     from .models import build_model, prepare_batch
     from .train import TrainConfig, train, train_step
 

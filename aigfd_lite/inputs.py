@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 
+from . import profiles
+
 #: The chapter that takes a reader from nothing to a checked data folder.
 DATA_CHAPTER = "chapter 11, \"Getting the paper's data\" (book/11_paper_data.md)"
 NEEDS = ("data_root", "training", "test", "landmarks")
@@ -42,6 +44,17 @@ class MissingDataError(MissingInputError):
 
 class DownloadUnavailable(MissingInputError):
     """Weights that are not cached and cannot be downloaded from here."""
+
+
+def resolve(profile: str, *, settings: Any = None, needs: Sequence[str] = (), **overrides: Any) -> profiles.Profile:
+    """:func:`aigfd_lite.profiles.resolve` (the profile with ``settings`` and ``overrides``, every value checked), then
+    :func:`require` on ``needs``: what the chapter reads (``"data_root"``, ``"training"``, ``"test"``,
+    ``"landmarks"``), checked before any expensive step. Raises :class:`~aigfd_lite.specs.ProfileError` for a bad
+    profile or setting and :class:`MissingInputError` for a missing input. This is ``aigfd_lite.resolve``."""
+    cfg = profiles.resolve(profile, settings=settings, **overrides)
+    if needs:
+        require(cfg, needs)
+    return cfg
 
 
 def require(cfg: Any, needs: Sequence[str]) -> None:

@@ -3,7 +3,7 @@
 A full-profile chapter that finds no finished checkpoint would start hours of training the moment the reader runs
 it. :func:`confirm_training` is the one line every chapter that may train calls first: for each run it would
 fetch or train, it checks whether a finished run with the same settings (and the same data,
-:func:`aigfd_lite.runs.data_identity`) is stored, estimates the GPU time of what is left, prints the table (one line
+:func:`aigfd_lite.train.runs.data_identity`) is stored, estimates the GPU time of what is left, prints the table (one line
 when every run is finished) and raises
 :class:`LongRunNotStarted`, naming the parameter, when the total exceeds :data:`LONG_RUN_MINUTES` and the parameter is
 not set. Lite runs (minutes) and finished runs never trip it.
@@ -62,8 +62,8 @@ def estimate_gpu_minutes(n_items: int, run_cfg: Any) -> float:
 def stored_progress(run_dir: Path, run_cfg: Any) -> tuple[bool, float]:
     """``(finished, fraction done)`` of the run stored in ``run_dir`` if it has ``run_cfg``'s settings, else
     ``(False, 0.0)`` (absent, or other settings: it would be moved aside and trained afresh)."""
-    from .checkpoints import load_checkpoint
-    from .runs import config_difference
+    from .train import load_checkpoint
+    from .train import config_difference
 
     for name in ("final.pt", "last.pt"):
         if (run_dir / name).is_file():
@@ -98,7 +98,7 @@ def confirm_training(cfg: Any, runs: Optional[Mapping[str, Mapping[str, Any]]] =
     ``fetch_or_train`` (``kind="pretraining"``, default ``{"ours": {}}``) or ``fetch_or_train_blades``
     (``kind="blades"``)) that is not finished yet; raise :class:`LongRunNotStarted` if they add up to more than
     :data:`LONG_RUN_MINUTES` and ``start`` is false. Returns the table."""
-    from .runs import TrainConfig, checkpoint_dir
+    from .train import TrainConfig, checkpoint_dir
     from .train import with_data_identity
 
     from .specs import parse_bool
@@ -113,7 +113,7 @@ def confirm_training(cfg: Any, runs: Optional[Mapping[str, Mapping[str, Any]]] =
 
             run_cfg = BladesConfig.from_profile(cfg, bilevel=kwargs.pop("bilevel", True), **kwargs)
         elif kind == "pretraining":
-            from .accumulation import resolve_accumulation
+            from .train import resolve_accumulation
 
             run_cfg = TrainConfig.from_profile(cfg, **kwargs)
             # "auto" resolved for this machine's device, as fetch_or_train does before comparing with a stored run

@@ -28,7 +28,7 @@ from scipy import ndimage as ndi
 MANIPULATIONS = ("eye_flip", "mouth_flip_h", "mouth_flip_v", "warp")
 LABELS = ("real",) + MANIPULATIONS
 
-#: Corner landmarks (iBUG 68 order, 0-based), named from the subject's side like aigfd_lite.landmarks: the subject's
+#: Corner landmarks (iBUG 68 order, 0-based), named from the subject's side like aigfd_lite.faces.landmarks: the subject's
 #: right eye (36-41) is on the image's left. "eye" is the published code's single eye (42/45).
 CORNERS = {"right_eye": (36, 39), "left_eye": (42, 45), "eye": (42, 45), "mouth": (48, 54)}
 MARGIN_PX = 5

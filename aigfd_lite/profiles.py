@@ -16,7 +16,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from .specs import Bool, Choice, Dict, Float, Folder, Int, OrNone, ProfileError, Tuple, parse_mapping
 
@@ -51,7 +51,7 @@ class Profile:
     manipulations: str = "on-the-fly"
 
     # Chapter 4: pretraining
-    init: str = "random"  # "random", "imagenet", "exif-lan" (the paper's), "released" or a path (aigfd_lite.weights)
+    init: str = "random"  # "random", "imagenet", "exif-lan" (the paper's), "released" or a path (aigfd_lite.models.weights)
     backbone: str = "resnet50"  # the paper's; lite: "mobilenet_v2" (ImageNet weights exist offline, chapter 4)
     input_size: int = 224
     batch_size: int = 256
@@ -64,7 +64,7 @@ class Profile:
     num_workers: int = 8
     max_train_items: Optional[int] = None  # cap on training faces (None: all)
     variants_per_kind: Optional[int] = None  # None: each item manipulated afresh; k: a seeded pool of k per face+kind
-    augment: Optional[str] = None  # None: training items as they are (the paper); "flip-shift": aigfd_lite.augment
+    augment: Optional[str] = None  # None: training items as they are (the paper); "flip-shift": aigfd_lite.pretext.augment
     checkpoint_every_steps: int = 500
     checkpoint_every_epochs: int = 1  # lite: every few epochs (a lite epoch takes seconds, a checkpoint ~1 s)
     feature_dim: int = 768
@@ -121,12 +121,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         max_train_items=None,
         variants_per_kind=2,
         # Under 200 faces: every real face is the same picture each epoch and the manipulation head learns them by
-        # heart; mirroring and shifting the items (aigfd_lite.augment) raised the mean validation balanced accuracy
+        # heart; mirroring and shifting the items (aigfd_lite.pretext.augment) raised the mean validation balanced accuracy
         # over three splits (lite_pretext_search.json: lr3e-4-aug vs lr3e-4). The paper uses no augmentation.
         augment="flip-shift",
         checkpoint_every_steps=1000,
         checkpoint_every_epochs=10,
-        # Real faces as the paper uses them: CelebA (aigfd_lite.celeba): 400 fit (and calibrate) the GMM; each test
+        # Real faces as the paper uses them: CelebA (aigfd_lite.faces.celeba): 400 fit (and calibrate) the GMM; each test
         # set pairs 200 of the 400 real test faces with 200 faces of one lite generator (a CPU budget: chapter 6
         # featurises every set with seven networks).
         n_gmm_fit=400,
@@ -163,16 +163,16 @@ SPECS: dict[str, Any] = {
     "thurstone": Choice(("paper", "code")),
     "ranker_steps": Int(1),
     "ranker_batch": Int(2),
-    "landmark_backend": Choice(("dlib", "fan"), owner="aigfd_lite.landmarks:BACKENDS"),
+    "landmark_backend": Choice(("dlib", "fan"), owner="aigfd_lite.faces.landmarks:BACKENDS"),
     "face_size": Int(1),
     "crop_scale": Float(1.0),  # the detector box is enlarged, never shrunk
     "min_face_px": Int(1),
     "real_fraction": Float(0.0, 1.0),
     "symmetric_resampling": Bool(),
     "simulate_camera": Bool(),
-    "manipulations": Choice(("on-the-fly", "precomputed"), owner="aigfd_lite.fdf_pretext:MANIPULATION_SOURCES"),
+    "manipulations": Choice(("on-the-fly", "precomputed"), owner="aigfd_lite.pretext.fdf_items:MANIPULATION_SOURCES"),
     "init": Choice(("random", "imagenet", "exif-lan", "released"), or_file=True),
-    "backbone": Choice(("resnet50", "mobilenet_v2"), owner="aigfd_lite.models:BACKBONES"),
+    "backbone": Choice(("resnet50", "mobilenet_v2"), owner="aigfd_lite.models.network:BACKBONES"),
     "input_size": Int(1),
     "batch_size": Int(2),  # Eq. 1-3 rank pairs within a batch
     "accumulation_steps": Choice(("auto",), or_int=Int(1)),
@@ -184,7 +184,7 @@ SPECS: dict[str, Any] = {
     "num_workers": Int(0),
     "max_train_items": OrNone(Int(1)),
     "variants_per_kind": OrNone(Int(1)),
-    "augment": Choice((None, "flip-shift"), owner="aigfd_lite.augment:AUGMENTATIONS"),
+    "augment": Choice((None, "flip-shift"), owner="aigfd_lite.pretext.augment:AUGMENTATIONS"),
     "checkpoint_every_steps": Int(1),
     "checkpoint_every_epochs": Int(1),
     "feature_dim": Int(1),
@@ -193,7 +193,7 @@ SPECS: dict[str, Any] = {
     "gmm_pca_candidates": Tuple(Int(1)),
     "false_alarm": Float(0.0, 1.0, open_min=True, open_max=True),
     "gmm_threshold_rule": Choice(("split-conformal", "train-quantile"),
-                                 owner="aigfd_lite.detector:THRESHOLD_RULES"),
+                                 owner="aigfd_lite.detector.gmm:THRESHOLD_RULES"),
     "gmm_calibration_fraction": Float(0.0, 1.0, open_min=True, open_max=True),
     "gmm_random_state": Int(0, 2**32 - 1),
     "n_gmm_fit": Int(1),
@@ -217,16 +217,15 @@ def check_setting(name: str, value: Any) -> Any:
     return SPECS[name].check(name, value)
 
 
-def resolve(profile: str, *, settings: Any = None, needs: Sequence[str] = (), **overrides: Any) -> Profile:
+def resolve(profile: str, *, settings: Any = None, **overrides: Any) -> Profile:
     """Return the :class:`Profile` named ``profile`` with ``settings`` and ``overrides`` applied, every value checked.
 
     ``overrides`` are a notebook's own knobs: a value of ``None`` or ``""`` is ignored, so a notebook can pass them
     through unchanged. ``settings`` is the notebook's ``settings`` parameter: a mapping of setting names to values,
     or its JSON/YAML text (papermill's ``-p settings '{"epochs": 1}'``); its values apply as given, ``None``
-    included. A setting given both ways must agree. ``needs``: what the chapter reads (``"data_root"``,
-    ``"training"``, ``"test"``, ``"landmarks"``), checked by :func:`aigfd_lite.inputs.require` before any expensive
-    step. Raises :class:`ProfileError` (a ``ValueError``) for an unknown profile or setting, or a value of the wrong
-    type or out of range (:data:`SPECS`), and the errors of :mod:`aigfd_lite.inputs` for missing inputs.
+    included. A setting given both ways must agree. Raises :class:`ProfileError` (a ``ValueError``) for an unknown
+    profile or setting, or a value of the wrong type or out of range (:data:`SPECS`). A chapter calls
+    :func:`aigfd_lite.resolve` (:func:`aigfd_lite.inputs.resolve`), which also checks what the chapter reads.
     """
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ProfileError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
@@ -242,9 +241,4 @@ def resolve(profile: str, *, settings: Any = None, needs: Sequence[str] = (), **
             raise ProfileError(f"setting {key!r} is given twice, {values[key]!r} as a parameter and {value!r} "
                                f"in settings: set it once")
         values[key] = value
-    cfg = Profile(name=profile, **values)
-    if needs:
-        from .inputs import require
-
-        require(cfg, needs)
-    return cfg
+    return Profile(name=profile, **values)

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .storage import atomic_write
+
 
 def repo_root(start: Path | None = None) -> Path | None:
     """The repository root (the folder holding ``_toc.yml``), searched upwards from ``start`` or the cwd."""
@@ -38,14 +40,14 @@ def results_path(stem: str) -> Path:
     return build_dir() / "results" / f"{stem}.json"
 
 
-def _plain(value: Any) -> Any:
+def plain_json(value: Any) -> Any:
     """Convert numpy / torch scalars and arrays to JSON values; NaN becomes None."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_json(v) for v in value]
     if hasattr(value, "tolist"):
-        return _plain(value.tolist())
+        return plain_json(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Path):
@@ -54,16 +56,13 @@ def _plain(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(_plain(data), fh, indent=2, sort_keys=True)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are ordinary readable files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``data`` as sorted, indented JSON (NaN as null), written atomically (:func:`aigfd_lite.storage.atomic_write`;
+    results are ordinary readable files, 0644)."""
+    def dump(tmp: str) -> None:
+        with open(tmp, "w") as fh:
+            json.dump(plain_json(data), fh, indent=2, sort_keys=True)
+
+    atomic_write(path, dump, mkdir=True)
 
 
 def _check_headline(headline: dict[str, Any]) -> list[list[Any]]:
@@ -73,7 +72,7 @@ def _check_headline(headline: dict[str, Any]) -> list[list[Any]]:
     """
     checked = []
     for label, value in headline.items():
-        value = _plain(value)
+        value = plain_json(value)
         if not isinstance(label, str) or not label:
             raise ValueError(f"headline labels must be non-empty strings, got {label!r}")
         if isinstance(value, (dict, list, bool)):

@@ -7,8 +7,8 @@ A Colab runtime forgets its disk when it stops. Setting ``AIGFD_STORE`` to a fol
       checkpoints/   training runs (chapter 4)
       features/      extracted features (chapters 5-6)
       results/       results files
-      weights/       downloaded weights (aigfd_lite.weights)
-      index/         the FDF index (aigfd_lite.fdf_index)
+      weights/       downloaded weights (aigfd_lite.models.weights)
+      index/         the FDF index (aigfd_lite.fdf.index)
 
 Without ``AIGFD_STORE`` each kind keeps its usual place (the caller's ``default``). :func:`store_path` is the one
 function that decides; callers ask it instead of building paths themselves.
@@ -16,8 +16,9 @@ function that decides; callers ask it instead of building paths themselves.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 PathLike = Union[str, Path]
 #: The environment variable naming the persistent store (e.g. a folder on a mounted Google Drive).
@@ -67,3 +68,25 @@ def describe() -> str:
         return f"{STORE_ENV} is not set: artifacts stay in their default places (lost when a Colab runtime stops)"
     return (f"{STORE_ENV}={root}: every artifact placed with aigfd_lite.storage.store_path is kept there "
             f"(downloaded weights, the FDF index, ...), one sub-folder per kind")
+
+
+def atomic_write(path: PathLike, write: Callable[[str], None], *, prefix: Optional[str] = None,
+                 mode: Optional[int] = 0o644, mkdir: bool = False) -> None:
+    """The package's one write-then-replace: ``write(tmp)`` fills a temporary file beside ``path`` (named
+    ``prefix`` + random + ``.tmp``; ``prefix`` defaults to ``.<name>.``), which is then renamed onto ``path``, so a
+    crash or a second process never leaves a half-written file where a good one was; on any error the temporary
+    file is removed. ``mode``: the file's permissions (``mkstemp`` makes 0600; None keeps them); ``mkdir``: create
+    the folder first."""
+    path = Path(path)
+    if mkdir:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}." if prefix is None else prefix, suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -17,9 +17,9 @@ import torch
 
 from test_train import dataset, model, tiny_config  # the tiny synthetic set and network of the training tests
 
-from aigfd_lite import distributed
-from aigfd_lite.models import prepare_batch
-from aigfd_lite.train import fetch_or_train, global_batch_loss, train
+from aigfd_lite.runtime import distributed
+from aigfd_lite.models.network import prepare_batch
+from aigfd_lite.train.loop import fetch_or_train, global_batch_loss, train
 
 OUT, PHASE = Path(sys.argv[1]), sys.argv[2]
 RUNS = str(OUT / "runs")
@@ -74,7 +74,7 @@ def main() -> None:
                 torch.save(grads, OUT / f"grads_{batchnorm}.pt")
         rng = np.random.default_rng(3)
         images = rng.integers(0, 256, (11, 16, 16, 3), dtype=np.uint8)  # 11: the two slices differ in size
-        from aigfd_lite.models import extract_features
+        from aigfd_lite.models.features import extract_features
 
         net = model()
         from_array = extract_features(net, images, input_size=16, batch_size=4, progress=False)
@@ -84,7 +84,7 @@ def main() -> None:
         else:
             assert from_array.shape == (0, 16) and from_dataset.shape == (0, 16), (from_array.shape,)
         # fetch_or_train: rank 0 moves the stale run aside behind a barrier; every rank then sees the same folder
-        import aigfd_lite.train as train_module
+        import aigfd_lite.train.loop as train_module
         from aigfd_lite import resolve
 
         def fake_train(tcfg, run_dir, progress=True, profile=None):

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.accumulation: two-pass accumulation equals one big batch (float64, no BatchNorm in training
+"""Tests of aigfd_lite.train.accumulation: two-pass accumulation equals one big batch (float64, no BatchNorm in training
 mode), under torchrun too; BatchNorm per micro-batch differs, measurably and boundedly; "auto" resolution; resume."""
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-from aigfd_lite.accumulation import resolve_accumulation
-from aigfd_lite.distributed import Precision
-from aigfd_lite.models import ExifManipNet
-from aigfd_lite.train import train_step
+from aigfd_lite.train.accumulation import resolve_accumulation
+from aigfd_lite.runtime.distributed import Precision
+from aigfd_lite.models.network import ExifManipNet
+from aigfd_lite.train.loop import train_step
 from test_train import FIXTURE, dataset, model, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +127,7 @@ def test_auto_resolution_picks_the_fewest_steps_that_fit():
 
 
 def test_accumulation_is_part_of_a_runs_identity():
-    from aigfd_lite.runs import config_difference
+    from aigfd_lite.train.runs import config_difference
 
     stored = tiny_config().to_json()
     del stored["accumulation_steps"]  # a checkpoint written before the setting existed: it trained with 1
@@ -137,7 +137,7 @@ def test_accumulation_is_part_of_a_runs_identity():
 
 def test_killed_run_with_accumulation_resumes_exactly(tmp_path):
     """The SIGKILL pattern of tests/test_train.py, with 2 micro-batches of 3 and BatchNorm in training mode."""
-    from aigfd_lite.train import train
+    from aigfd_lite.train.loop import train
 
     cfg = tiny_config(accumulation_steps=2)
     _, log_a = train(cfg, tmp_path / "a", dataset=dataset(), model=model(), progress=False)
@@ -161,8 +161,8 @@ def test_killed_run_with_accumulation_resumes_exactly(tmp_path):
 
 WORKER = textwrap.dedent('''
     import sys, torch
-    from aigfd_lite import distributed
-    from aigfd_lite.train import train_step
+    from aigfd_lite.runtime import distributed
+    from aigfd_lite.train.loop import train_step
     from test_accumulation import batch, plain_net, tiny_config
     procs, _ = distributed.init_from_env("cpu")
     images, tags, labels = batch()

@@ -1,12 +1,12 @@
-"""Tests for aigfd_lite.augment: exact pixel moves, seeded by (seed, epoch, index), labels untouched."""
+"""Tests for aigfd_lite.pretext.augment: exact pixel moves, seeded by (seed, epoch, index), labels untouched."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from aigfd_lite.augment import AugmentedItems, augmented, flip_shift
-from aigfd_lite.data_loader import EpochItems
+from aigfd_lite.pretext.augment import AugmentedItems, augmented, flip_shift
+from aigfd_lite.runtime.data_loader import EpochItems
 
 
 def test_flip_shift_moves_pixels_without_resampling():

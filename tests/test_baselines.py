@@ -1,11 +1,12 @@
-"""aigfd_lite.baselines: MobileNetV2 features and the supervised binary baseline."""
+"""aigfd_lite.evaluation.baselines: MobileNetV2 features and the supervised binary baseline."""
 import numpy as np
 import pytest
 import torch
 
-from aigfd_lite.baselines import (IMAGENET_MEAN, IMAGENET_STD, MobileNetV2Features, semantic_features_model,
+from aigfd_lite.evaluation.baselines import (IMAGENET_MEAN, IMAGENET_STD, MobileNetV2Features, semantic_features_model,
                                   train_binary_baseline)
-from aigfd_lite.models import extract_features, normalise
+from aigfd_lite.models.features import extract_features
+from aigfd_lite.models.network import normalise
 
 
 @pytest.fixture(scope="module")

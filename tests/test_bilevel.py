@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.bilevel (chapter 7): the finite-difference hypergradient against the exact second-order one,
+"""Tests of aigfd_lite.blades.bilevel (chapter 7): the finite-difference hypergradient against the exact second-order one,
 parameters and BatchNorm buffers restored after the virtual steps, and the Adam update of the task weights."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from aigfd_lite.bilevel import TaskWeights, bilevel_step, exact_hypergradient, finite_difference_hypergradient
+from aigfd_lite.blades.bilevel import TaskWeights, bilevel_step, exact_hypergradient, finite_difference_hypergradient
 
 
 def _tiny(batchnorm: bool = False) -> nn.Module:

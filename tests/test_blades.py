@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from aigfd_lite import resolve
-from aigfd_lite.blades import LOSS_NAMES, BladesConfig, main, task_losses, train_blades
+from aigfd_lite.blades.training import LOSS_NAMES, BladesConfig, main, task_losses, train_blades
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ FIXTURE = textwrap.dedent('''
     import torch
     from torch import nn
     from aigfd_lite.blades import build_blades_model
-    from aigfd_lite.blades_data import BladesDataset
+    from aigfd_lite.blades.data import BladesDataset
 
     LABELS = ("real", "eye_flip", "mouth_flip_h", "mouth_flip_v", "warp")
 
@@ -89,7 +89,7 @@ def test_killed_run_resumes_exactly(tmp_path):
     lam = log_a[[f"lambda_{n}" for n in LOSS_NAMES]].iloc[-1].to_numpy()
     assert np.any(lam != 1.0)  # the bi-level step moved the weights
     script = FIXTURE + textwrap.dedent(f'''
-        from aigfd_lite.blades import BladesConfig, train_blades
+        from aigfd_lite.blades.training import BladesConfig, train_blades
         values = {tiny_config(stop_after_steps=7).to_json()!r}
         train_blades(BladesConfig(**dict(values, betas=tuple(values["betas"]))), {str(tmp_path / "b")!r},
                      dataset(), model(), progress=False)
@@ -124,8 +124,8 @@ def test_cli_rejects_unknown_settings(capsys):
 
 
 def test_image_tower_uses_the_profiles_backbone(monkeypatch):
-    from aigfd_lite import models
-    from aigfd_lite.blades import build_image_tower
+    import aigfd_lite.models as models  # build_image_tower looks build_model up in the models package
+    from aigfd_lite.blades.training import build_image_tower
 
     calls = []
 
@@ -140,7 +140,7 @@ def test_image_tower_uses_the_profiles_backbone(monkeypatch):
 
 
 def test_blades_refuses_a_damaged_checkpoint_and_bad_settings_before_any_data(tmp_path, capsys, monkeypatch):
-    from aigfd_lite.checkpoints import DamagedCheckpointError
+    from aigfd_lite.train.checkpoints import DamagedCheckpointError
 
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "last.pt").write_bytes(b"PK\x03\x04 truncated")

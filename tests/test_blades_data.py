@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.blades_data (chapter 7): the full profile's items from the official FDF layout, with the
+"""Tests of aigfd_lite.blades.data (chapter 7): the full profile's items from the official FDF layout, with the
 categorical tags read from the Flickr JSON (the miniature layout of tests/test_fdf.py)."""
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 
-from aigfd_lite import fdf
-from aigfd_lite.blades_data import FDFBladesDataset
-from aigfd_lite.blades_tasks import task
-from aigfd_lite.fdf import FDFLayout
+from aigfd_lite.fdf import layout as fdf
+from aigfd_lite.blades.data import FDFBladesDataset
+from aigfd_lite.blades.tasks import task
+from aigfd_lite.fdf.layout import FDFLayout
 from tests.test_fdf import build_layout
 
 

@@ -1,11 +1,11 @@
-"""Tests of aigfd_lite.blades_detect (chapter 7): BLADES-OC's two threshold rules, pseudo-outliers, BLADES-BC."""
+"""Tests of aigfd_lite.blades.detect (chapter 7): BLADES-OC's two threshold rules, pseudo-outliers, BLADES-BC."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from aigfd_lite.blades_detect import (BinaryHead, blades_oc, pseudo_outliers, split_conformal_threshold,
+from aigfd_lite.blades.detect import (BinaryHead, blades_oc, pseudo_outliers, split_conformal_threshold,
                                       train_blades_bc)
 
 

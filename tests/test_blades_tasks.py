@@ -1,13 +1,13 @@
-"""Tests of aigfd_lite.blades_tasks (chapter 7): one table for prompts and labels, EXIF values to classes,
+"""Tests of aigfd_lite.blades.tasks (chapter 7): one table for prompts and labels, EXIF values to classes,
 tertile levels."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from aigfd_lite.blades_tasks import (CATEGORICAL_TASKS, TASKS, category_index, categorical_targets, parts_targets,
+from aigfd_lite.blades.tasks import (CATEGORICAL_TASKS, TASKS, category_index, categorical_targets, parts_targets,
                                      prompt_slices, prompts, task, tertile_edges, to_levels)
-from aigfd_lite.exif import CATEGORY_NAMES
+from aigfd_lite.exif.tags import CATEGORY_NAMES
 
 
 def test_blades_task_sizes():

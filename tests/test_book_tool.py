@@ -68,7 +68,7 @@ def test_status_page_lists_headline_numbers_with_their_profile(tmp_path, monkeyp
 def test_status_page_shows_gpu_measurements_or_says_there_is_none(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from aigfd_lite import gpu_measurements
+    from aigfd_lite.train import measurements as gpu_measurements
 
     monkeypatch.setattr(book, "RESULTS", tmp_path)
     monkeypatch.setattr(gpu_measurements, "MEASUREMENTS_DIR", tmp_path / "none")

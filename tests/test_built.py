@@ -151,7 +151,7 @@ def test_default_detector_keeps_its_false_alarm_rate_on_unseen_real_faces():
 
 
 def test_paper_numbers_flag_matches_the_shipped_file_and_the_page_labels_them():
-    from aigfd_lite.reported import load_reported
+    from aigfd_lite.evaluation.reported import load_reported
 
     reported = load_reported()
     assert _results("06_results")["metrics"]["paper_numbers_transcribed"] == reported["transcribed"]

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.bundle: a small real bundle written, read back bit-identically, and every damage refused."""
+"""Tests of aigfd_lite.score.bundle: a small real bundle written, read back bit-identically, and every damage refused."""
 from __future__ import annotations
 
 import json
@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from aigfd_lite import recipe
-from aigfd_lite.bundle import FORMAT, BundleError, Preprocessing, load_bundle, write_bundle
-from aigfd_lite.detector import GMMDetector
-from aigfd_lite.models import build_model, extract_features
+from aigfd_lite.evaluation import recipe
+from aigfd_lite.score.bundle import FORMAT, BundleError, Preprocessing, load_bundle, write_bundle
+from aigfd_lite.detector.gmm import GMMDetector
+from aigfd_lite.models.features import extract_features
+from aigfd_lite.models.weights import build_model
 
 
 def make_bundle(folder, seed: int = 0):
@@ -62,7 +63,7 @@ def _copy(src, dst):
 def _rewrite(folder, edit, rehash: bool = True):
     """Apply ``edit`` to ``folder``'s bundle.json record; ``rehash``: and record the new content hash (a careless
     tool, or a bug in a writer), so the field checks, not the hash, must catch it."""
-    from aigfd_lite.bundle_format import HASH_FIELD, content_hash
+    from aigfd_lite.score.bundle_format import HASH_FIELD, content_hash
 
     meta = json.loads((folder / "bundle.json").read_text())
     edit(meta)
@@ -105,14 +106,16 @@ def test_backbone_defaults_to_resnet50_when_settings_lack_it(bundle_dir):
 
 
 def test_build_bundle_from_a_run_records_its_settings(tmp_path, monkeypatch):
-    from aigfd_lite import bundle as B
-    from aigfd_lite import resolve, train
+    from aigfd_lite.score import bundle as B
+    from aigfd_lite import resolve
+    import aigfd_lite.train as train  # build_bundle looks load_trained up in the train package
 
     model = build_model("random", feature_dim=16, seed=1).eval()
     model.train_config = {"feature_dim": 16, "tasks": ["exif", "manipulation"], "epochs": 3}
     monkeypatch.setattr(train, "load_trained", lambda cfg, run_name: model)
     images = np.random.default_rng(3).integers(0, 256, (60, 32, 32, 3), dtype=np.uint8)
     monkeypatch.setattr(recipe, "detector_faces", lambda cfg: images)
+    monkeypatch.setattr("aigfd_lite.evaluation.detector_faces", lambda cfg: images)  # build_bundle's lookup
     cfg = resolve("lite", gmm_k_candidates=(), gmm_components=2, gmm_pca_components=3, input_size=32)
     folder = B.build_bundle(cfg, "ours", tmp_path / "b")
     loaded = load_bundle(folder)
@@ -127,9 +130,10 @@ def test_the_bundle_holds_chapter_5s_detector(tmp_path, monkeypatch):
     """One detector: a bundle built from a run has chapter 5's K and PCA dimension (chosen by the proxy on real faces
     and manipulated copies), threshold and scores on the same faces, and scoring sends a crop down chapter 5's path
     (common size, JPEG there, then test size)."""
-    from aigfd_lite import bundle as B
-    from aigfd_lite import resolve, train
-    from aigfd_lite.models import extract_features
+    from aigfd_lite.score import bundle as B
+    from aigfd_lite import resolve
+    import aigfd_lite.train as train  # build_bundle looks load_trained up in the train package
+    from aigfd_lite.models.features import extract_features
 
     model = build_model("random", feature_dim=16, seed=1).eval()
     model.train_config = {"feature_dim": 16, "tasks": ["exif", "manipulation"]}
@@ -140,13 +144,15 @@ def test_the_bundle_holds_chapter_5s_detector(tmp_path, monkeypatch):
     prep = B.preprocessing_of(cfg)
     assert (prep.common_size, prep.jpeg_quality, prep.test_size) == (recipe.lite_native_size(), 75, 24)
     faces = B.as_scored(crops, prep)
-    from aigfd_lite.testsets import as_tested
+    from aigfd_lite.evaluation.testsets import as_tested
 
     assert np.array_equal(faces, as_tested(crops, native_size=prep.common_size, test_size=24, jpeg_quality=75))
     assert not np.array_equal(faces, as_tested(crops, native_size=prep.common_size, test_size=24))
     manipulated = B.as_scored(np.ascontiguousarray(crops[:, ::-1]), prep)  # stand-in copies, row by row
     monkeypatch.setattr(recipe, "detector_faces", lambda cfg: faces)
     monkeypatch.setattr(recipe, "proxy_faces", lambda cfg: manipulated)
+    monkeypatch.setattr("aigfd_lite.evaluation.detector_faces", lambda cfg: faces)  # build_bundle's lookup
+    monkeypatch.setattr("aigfd_lite.evaluation.proxy_faces", lambda cfg: manipulated)
     features = extract_features(model, faces, input_size=32, progress=False)
     proxy = extract_features(model, manipulated, input_size=32, progress=False)
     chapter5, choice, table = recipe.chapter_detector(cfg, features, proxy)
@@ -178,7 +184,7 @@ def test_aigfd_bundle_refuses_a_folder_that_is_not_a_bundle(tmp_path, monkeypatc
     """--out names a folder holding other files: exit 2 and a clear message, before any training run is read."""
     import io
 
-    from aigfd_lite import train
+    import aigfd_lite.train as train  # build_bundle looks load_trained up in the train package
     from aigfd_lite.cli import main
 
     def never(cfg, run_name):

@@ -1,12 +1,12 @@
-"""Tests of aigfd_lite.camera_categorical (chapter 7): each simulated categorical setting has the documented,
+"""Tests of aigfd_lite.blades.categorical_camera (chapter 7): each simulated categorical setting has the documented,
 measurable effect; rendering is deterministic and rejects bad input."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from aigfd_lite.blades_tasks import task
-from aigfd_lite.camera_categorical import program_tags, render_categorical, sample_categorical
+from aigfd_lite.blades.tasks import task
+from aigfd_lite.blades.categorical_camera import program_tags, render_categorical, sample_categorical
 
 
 def _face():

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.celeba: counted skips, the corpus's crop geometry, disjoint seeded splits and the cache."""
+"""Tests of aigfd_lite.faces.celeba: counted skips, the corpus's crop geometry, disjoint seeded splits and the cache."""
 from __future__ import annotations
 
 import io
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aigfd_lite import celeba, faces, resolve
-from aigfd_lite.celeba import OUTCOMES, celeba_faces, split_indices
+from aigfd_lite import resolve
+from aigfd_lite.faces import celeba
+from aigfd_lite.faces import corpus as faces
+from aigfd_lite.faces.celeba import OUTCOMES, celeba_faces, split_indices
 
 
 @pytest.fixture(scope="module")

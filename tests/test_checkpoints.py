@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.checkpoints: atomic writes through unique temporary files, damaged checkpoints and logs."""
+"""Tests of aigfd_lite.train.checkpoints: atomic writes through unique temporary files, damaged checkpoints and logs."""
 from __future__ import annotations
 
 import os
@@ -6,8 +6,8 @@ import os
 import pytest
 import torch
 
-from aigfd_lite import checkpoints
-from aigfd_lite.checkpoints import DamagedCheckpointError, atomic_torch_save, load_checkpoint, read_log, write_log
+from aigfd_lite.train import checkpoints
+from aigfd_lite.train.checkpoints import DamagedCheckpointError, atomic_torch_save, load_checkpoint, read_log, write_log
 
 
 class NotAPlainTensor:  # a weights-only load refuses to build it

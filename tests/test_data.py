@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aigfd_lite.data import check_layout, format_report, main
-from aigfd_lite.miniature import write_test_tree, write_training_tree
-from aigfd_lite.testsets import GENERATOR_FOLDERS
+from aigfd_lite.data.check import check_layout, format_report, main
+from aigfd_lite.data.miniature import write_test_tree, write_training_tree
+from aigfd_lite.evaluation.testsets import GENERATOR_FOLDERS
 
 ROOT = Path(__file__).resolve().parents[1]
 

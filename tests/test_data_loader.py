@@ -1,11 +1,11 @@
-"""Tests of aigfd_lite.data_loader: one loader for the run, the same batches as the per-epoch samplers."""
+"""Tests of aigfd_lite.runtime.data_loader: one loader for the run, the same batches as the per-epoch samplers."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from aigfd_lite.data_loader import EpochItems, RunBatchSampler, training_loader, worker_count
-from aigfd_lite.distributed import ShardedBatchSampler
+from aigfd_lite.runtime.data_loader import EpochItems, RunBatchSampler, training_loader, worker_count
+from aigfd_lite.runtime.distributed import ShardedBatchSampler
 
 
 @pytest.mark.parametrize("world, rank", [(1, 0), (2, 1)])

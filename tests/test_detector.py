@@ -4,7 +4,7 @@ import pytest
 from scipy.stats import multivariate_normal
 from sklearn.base import clone
 
-from aigfd_lite.detector import GMMDetector, conformal_threshold
+from aigfd_lite.detector.gmm import GMMDetector, conformal_threshold
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.distributed and of the trainer under torchrun (CPU, gloo, 2 processes on 127.0.0.1).
+"""Tests of aigfd_lite.runtime.distributed and of the trainer under torchrun (CPU, gloo, 2 processes on 127.0.0.1).
 
 Two torchrun launches of ``tests/ddp_worker.py`` (module fixture ``torchrun_runs``) serve every multi-process test:
 one optimiser step of 2 ranks x B/2 against one process x B, per-rank file writes, sharded features, the barrier
@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from aigfd_lite import distributed, resolve
-from aigfd_lite.distributed import Processes, ShardedBatchSampler, choose_precision
-from aigfd_lite.models import extract_features, prepare_batch
-from aigfd_lite.train import TrainConfig, global_batch_loss, train
+from aigfd_lite import resolve
+from aigfd_lite.runtime import distributed
+from aigfd_lite.runtime.distributed import Processes, ShardedBatchSampler, choose_precision
+from aigfd_lite.models.features import extract_features
+from aigfd_lite.models.network import prepare_batch
+from aigfd_lite.train.loop import TrainConfig, global_batch_loss, train
 from test_train import dataset, model, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +75,7 @@ def test_single_process_path_is_unchanged_and_records_world_size(tmp_path):
 
 
 def test_old_checkpoints_without_new_settings_stay_valid():
-    from aigfd_lite.runs import config_difference
+    from aigfd_lite.train.runs import config_difference
 
     stored = TrainConfig().to_json()
     for new in ("batchnorm", "max_steps", "world_size"):
@@ -167,7 +169,7 @@ def test_only_rank_0_writes(torchrun_runs):
         rank1 = json.loads((torchrun_runs / f"audit_{phase}_1.json").read_text())
         assert rank1 == [] and any(p.endswith("last.pt") for entry in rank0 for p in entry[1:]), (phase, rank1)
     assert sorted(p.name for p in (torchrun_runs / "runs" / "b").iterdir()) == [
-        ".lock", "final.pt", "last.pt", "log.csv", "state.json"]  # .lock: rank 0's (aigfd_lite.run_lock)
+        ".lock", "final.pt", "last.pt", "log.csv", "state.json"]  # .lock: rank 0's (aigfd_lite.train.run_lock)
 
 
 def test_fetch_or_train_moves_a_stale_run_once_behind_a_barrier(torchrun_runs):

@@ -16,16 +16,13 @@ import pytest
 import torch
 from PIL import Image
 
-from aigfd_lite.exif import (
+from aigfd_lite.exif.flickr import parse_flickr_exif, parse_flickr_exif_published, published_exposure
+from aigfd_lite.exif.pairs import pair_label_matrix, pair_labels
+from aigfd_lite.exif.tags import (
     CATEGORICAL_TAGS,
     ORDINAL_TAGS,
     ExifTags,
     NotAnImageError,
-    pair_label_matrix,
-    pair_labels,
-    parse_flickr_exif,
-    parse_flickr_exif_published,
-    published_exposure,
     read_exif,
 )
 from aigfd_lite.fetch import files
@@ -422,7 +419,9 @@ def test_read_exif_lets_only_its_documented_errors_escape(tmp_path, monkeypatch)
 
 
 def test_moved_names_stay_importable_from_exif():
-    from aigfd_lite import exif, flickr, pairs
+    from aigfd_lite import exif
+    from aigfd_lite.exif import flickr
+    from aigfd_lite.exif import pairs
 
     assert exif.parse_flickr_exif is flickr.parse_flickr_exif and exif.pair_labels is pairs.pair_labels
     assert {"parse_flickr_exif_published", "pair_label_matrix", "FLICKR_KEYS"} <= set(dir(exif))

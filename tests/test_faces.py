@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aigfd_lite import faces, resolve
-from aigfd_lite.faces import (
+from aigfd_lite import resolve
+from aigfd_lite.faces import corpus as faces
+from aigfd_lite.faces.corpus import (
     Corpus, Photo, UnreadableImage, build_corpus, corpus_report, crop_face, load_rgb, looks_like_placeholder,
     near_duplicates, split_of, square_crop_box,
 )

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aigfd_lite import fdf
-from aigfd_lite.fdf import FDFLayout, UnsafePickleError, convert_id_map, load_id_map, safe_unpickle
+from aigfd_lite.fdf import layout as fdf
+from aigfd_lite.fdf.layout import FDFLayout, UnsafePickleError, convert_id_map, load_id_map, safe_unpickle
 
 GOOD = {"Aperture Value": "F5.6", "Exposure Time": "1/250 sec", "Focal Length": "50.0 mm", "ISO Speed Ratings": "100"}
 # name -> (photo id or None if absent from the id map, JSON content: dict, str (raw text) or None (no file),

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.fdf_index: the one-time index of the official layout, its cache and the data's identity."""
+"""Tests of aigfd_lite.fdf.index: the one-time index of the official layout, its cache and the data's identity."""
 from __future__ import annotations
 
 import shutil
@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 from test_fdf import EXPECTED_SKIPS, build_layout
 
-from aigfd_lite import fdf, fdf_index
-from aigfd_lite.fdf import FDFLayout
-from aigfd_lite.fdf_index import FDFIndex
+from aigfd_lite.fdf import layout as fdf
+from aigfd_lite.fdf import index as fdf_index
+from aigfd_lite.fdf.layout import FDFLayout
+from aigfd_lite.fdf.index import FDFIndex
 
 
 @pytest.fixture
@@ -106,7 +107,8 @@ def _arrays(index):
 
 
 def test_identity_does_not_follow_the_parsers_module_path(root, tmp_path, monkeypatch):
-    from aigfd_lite import fdf_scan, flickr
+    from aigfd_lite.fdf import scan as fdf_scan
+    from aigfd_lite.exif import flickr
 
     before = FDFLayout(root)
     assert FDFLayout(root, parse_exif=flickr.parse_flickr_exif).data_hash == before.data_hash  # its own cache file
@@ -129,7 +131,7 @@ def test_identity_does_not_follow_the_parsers_module_path(root, tmp_path, monkey
 
 @pytest.mark.parametrize("legacy", ["aigfd_lite.flickr.parse_flickr_exif", "aigfd_lite.exif.parse_flickr_exif"])
 def test_an_index_stored_with_the_module_path_name_is_the_same_data(root, monkeypatch, legacy):
-    from aigfd_lite import fdf_scan
+    from aigfd_lite.fdf import scan as fdf_scan
 
     new = FDFLayout(root)
     path = index_files(root)[0]
@@ -144,8 +146,8 @@ def test_an_index_stored_with_the_module_path_name_is_the_same_data(root, monkey
 
 
 def test_an_unregistered_parser_keeps_its_module_path_name():
-    from aigfd_lite import fdf_scan
+    from aigfd_lite.fdf import scan as fdf_scan
 
-    assert fdf_scan._parser_name(fdf_scan.sort_key) == "aigfd_lite.fdf_scan.sort_key"
+    assert fdf_scan._parser_name(fdf_scan.sort_key) == "aigfd_lite.fdf.scan.sort_key"
     assert fdf_scan._parser_name(lambda m: m) is None
     assert fdf_scan.parser_spelling("my.module.parse") == "my.module.parse"

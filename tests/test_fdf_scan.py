@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.fdf_scan: reading the layout once; the per-field parse cache and the worker processes give
+"""Tests of aigfd_lite.fdf.scan: reading the layout once; the per-field parse cache and the worker processes give
 exactly what parsing every record whole, in this process, gives."""
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from test_fdf import FACES, build_layout
 
-from aigfd_lite import fdf_scan
-from aigfd_lite.exif import parse_flickr_exif, parse_flickr_exif_published
-from aigfd_lite.miniature import write_synthetic_tree
+from aigfd_lite.fdf import index as fdf_index
+from aigfd_lite.fdf import scan as fdf_scan
+from aigfd_lite.exif.flickr import parse_flickr_exif, parse_flickr_exif_published
+from aigfd_lite.data.miniature import write_synthetic_tree
 
 
 def records(tmp_path):
@@ -41,8 +42,8 @@ def test_per_field_cache_equals_whole_record_parsing(tmp_path, parse):
 def test_workers_give_the_same_rows_in_the_same_order(tmp_path):
     write_synthetic_tree(tmp_path, 300, distinct_json=11)
     root = tmp_path / "SSL_training_data"
-    one = fdf_scan.scan(root, workers=1)
-    two = fdf_scan.scan(root, workers=2)
+    one = fdf_index.scan(root, workers=1)
+    two = fdf_index.scan(root, workers=2)
     assert one.data_hash == two.data_hash and len(one) == 300
     paths = sorted((root / fdf_scan.EXIF_DIR).glob("*.json"))[:50]
     assert [r[0] for r in fdf_scan.read_all(paths, parse_flickr_exif, workers=2)] == [""] * 50
@@ -50,7 +51,7 @@ def test_workers_give_the_same_rows_in_the_same_order(tmp_path):
 
 def test_scan_counts_every_face(tmp_path):
     build_layout(tmp_path)
-    index = fdf_scan.scan(tmp_path / "SSL_training_data")
+    index = fdf_index.scan(tmp_path / "SSL_training_data")
     assert len(index) + sum(index.skips.values()) == len(FACES)
 
 

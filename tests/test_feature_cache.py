@@ -1,4 +1,4 @@
-"""aigfd_lite.feature_cache: full-profile features computed once per model and file list, never read stale."""
+"""aigfd_lite.models.feature_cache: full-profile features computed once per model and file list, never read stale."""
 import os
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from aigfd_lite.feature_cache import cache_dir, cached_features, model_digest
-from aigfd_lite.image_files import ImageFiles
+from aigfd_lite.models.feature_cache import features_dir, cached_features, model_digest
+from aigfd_lite.models.image_files import ImageFiles
 
 
 @pytest.fixture()
@@ -42,7 +42,7 @@ def test_second_call_reads_the_cache_with_its_unreadable_list(files, tmp_path):
     second = ImageFiles(files, 16)
     b = cached_features(_net(), second, lambda: compute(second), input_size=16)
     assert len(calls) == 1 and np.array_equal(a, b) and second.unreadable == [files[2]]
-    assert cache_dir() == tmp_path / "build" / "features" and len(list(cache_dir().glob("*.npy"))) == 1
+    assert features_dir() == tmp_path / "build" / "features" and len(list(features_dir().glob("*.npy"))) == 1
 
 
 def test_other_weights_settings_or_changed_files_are_recomputed(files):

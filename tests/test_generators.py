@@ -1,9 +1,9 @@
-"""aigfd_lite.generators: the shipped DCGAN and the autoencoder the book trains."""
+"""aigfd_lite.evaluation.generators: the shipped DCGAN and the autoencoder the book trains."""
 import numpy as np
 import pytest
 import torch
 
-from aigfd_lite.generators import (DCGANGenerator, FaceAutoencoder, fetch_or_train_autoencoder, load_dcgan,
+from aigfd_lite.evaluation.generators import (DCGANGenerator, FaceAutoencoder, fetch_or_train_autoencoder, load_dcgan,
                                    reconstruct, sample_dcgan, to_uint8, train_autoencoder)
 
 

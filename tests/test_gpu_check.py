@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from aigfd_lite import gpu_check
-from aigfd_lite.fdf_landmarks import USED_POINTS
+from aigfd_lite.fdf.landmarks import USED_POINTS
 from aigfd_lite.manipulate import LABELS, check_landmarks, make_training_image
 
 ROOT = Path(__file__).resolve().parents[1]

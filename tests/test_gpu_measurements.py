@@ -1,11 +1,11 @@
-"""The reader of committed GPU measurements (aigfd_lite.gpu_measurements): a fixture, the empty case, bad files."""
+"""The reader of committed GPU measurements (aigfd_lite.train.measurements): a fixture, the empty case, bad files."""
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from aigfd_lite import gpu_measurements as gm
+from aigfd_lite.train import measurements as gm
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gpu_measurements"
 

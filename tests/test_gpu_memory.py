@@ -1,12 +1,12 @@
-"""Tests of aigfd_lite.gpu_memory: the bytes one training step holds, counted on small networks by hand."""
+"""Tests of aigfd_lite.train.gpu_memory: the bytes one training step holds, counted on small networks by hand."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from aigfd_lite.gpu_memory import GIB, estimate_training_memory, fits, measure_step, memory_table, with_world_size
-from aigfd_lite.models import ExifManipNet
+from aigfd_lite.train.gpu_memory import GIB, estimate_training_memory, fits, measure_step, memory_table, with_world_size
+from aigfd_lite.models.network import ExifManipNet
 from test_train import tiny_config
 
 

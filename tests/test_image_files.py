@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.image_files: streamed featurisation equals the in-RAM path, unreadable files are counted."""
+"""Tests of aigfd_lite.models.image_files: streamed featurisation equals the in-RAM path, unreadable files are counted."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,11 +7,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from aigfd_lite.image_files import ImageFiles, stream_features
-from aigfd_lite.models import ExifManipNet, extract_features
-from aigfd_lite.protocol import Protocol, featurize
-from aigfd_lite import testsets
-from aigfd_lite.testsets import as_tested, load_images
+from aigfd_lite.models.image_files import ImageFiles, stream_features
+from aigfd_lite.models.features import extract_features
+from aigfd_lite.models.network import ExifManipNet
+from aigfd_lite.evaluation.protocol import Protocol, featurize
+from aigfd_lite.evaluation import testsets
+from aigfd_lite.evaluation.testsets import as_tested, load_images
 
 
 def tiny_model() -> ExifManipNet:

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.imageio: one reader, every odd file made here, small and generated."""
+"""Tests of aigfd_lite.images.reader: one reader, every odd file made here, small and generated."""
 from __future__ import annotations
 
 import struct
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aigfd_lite.imageio import WHITE, UnreadableImage, load_rgb, read_image
+from aigfd_lite.images.reader import WHITE, UnreadableImage, load_rgb, read_image
 
 
 def _bomb_png(path: Path, width: int = 20_000, height: int = 20_000) -> Path:
@@ -137,7 +137,7 @@ def test_bomb_between_one_and_two_times_the_limit_is_refused_too(tmp_path, monke
 
 def test_decoded_bytes_are_bounded_before_decoding(tmp_path, monkeypatch):
     """Pixels x bands x bytes per band: a 16-bit RGBA file counts 8 bytes a pixel, 8-bit RGBA 4, 8-bit RGB 3."""
-    from aigfd_lite import imageio
+    from aigfd_lite.images import reader as imageio
 
     cv2 = pytest.importorskip("cv2")
     rgba16 = np.random.default_rng(0).integers(0, 65536, (8, 8, 4), dtype=np.uint16)

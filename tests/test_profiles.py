@@ -16,8 +16,8 @@ def test_full_follows_the_paper():
 def test_full_sets_the_threshold_by_the_papers_rule_on_every_gmm_face():
     import numpy as np
 
-    from aigfd_lite.detector import GMMDetector
-    from aigfd_lite.protocol import detector_settings
+    from aigfd_lite.detector.gmm import GMMDetector
+    from aigfd_lite.evaluation.protocol import detector_settings
 
     full, lite = resolve("full"), resolve("lite")
     assert full.gmm_threshold_rule == "train-quantile" and lite.gmm_threshold_rule == "split-conformal"
@@ -78,7 +78,7 @@ def test_full_keeps_resnet50_and_lite_uses_the_setting_its_validation_search_cho
     lite = resolve("lite")
     assert lite.backbone == "mobilenet_v2" and lite.init == "imagenet"  # the only pretrained weights offline
     search = json.loads(files("aigfd_lite").joinpath("data/lite_pretext_search.json").read_text())
-    from aigfd_lite.camera import SIMULATOR_VERSION
+    from aigfd_lite.camera.simulator import SIMULATOR_VERSION
 
     assert search["camera_simulator"] == SIMULATOR_VERSION, "the search ran on an older camera simulator"
     chosen = [r for r in search["rows"] if r["name"] == search["chosen"] and r["tasks"] == "exif+manipulation"

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.progress: a text bar in a terminal, nothing (no warning, no output) in a notebook without
+"""Tests of aigfd_lite.runtime.progress: a text bar in a terminal, nothing (no warning, no output) in a notebook without
 ipywidgets."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import warnings
 
 from tqdm import tqdm as text_tqdm
 
-from aigfd_lite import progress
+from aigfd_lite.runtime import progress
 
 
 def test_a_terminal_gets_tqdms_text_bar(monkeypatch, capsys):

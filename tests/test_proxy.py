@@ -1,9 +1,9 @@
-"""aigfd_lite.proxy: BLADES' proxy chooses a detector with real faces and manipulated copies only."""
+"""aigfd_lite.evaluation.proxy: BLADES' proxy chooses a detector with real faces and manipulated copies only."""
 import numpy as np
 import pytest
 
 from aigfd_lite.manipulate import MANIPULATIONS
-from aigfd_lite.proxy import TIE, choose_by_proxy, manipulated_versions, n_parameters, proxy_auc
+from aigfd_lite.evaluation.proxy import TIE, choose_by_proxy, manipulated_versions, n_parameters, proxy_auc
 
 
 def _faces(n=120, d=20, seed=0):

@@ -1,11 +1,11 @@
-"""aigfd_lite.reported: the paper's numbers are data, validated, and laid out like the measured tables."""
+"""aigfd_lite.evaluation.reported: the paper's numbers are data, validated, and laid out like the measured tables."""
 import copy
 import json
 import math
 
 import pytest
 
-from aigfd_lite.reported import DEFAULT_PATH, ReportedNumbersError, load_reported, paper_labels, reported_table
+from aigfd_lite.evaluation.reported import DEFAULT_PATH, ReportedNumbersError, load_reported, paper_labels, reported_table
 
 
 @pytest.fixture

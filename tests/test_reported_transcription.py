@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aigfd_lite.reported import load_reported
+from aigfd_lite.evaluation.reported import load_reported
 
 PAPER_TABLES = Path(__file__).resolve().parents[2] / "shared" / "paper-tables.md"
 GENERATORS = ["StyleGAN2", "VQGAN", "LDM", "DDIM", "SDv2.1", "FreeDoM", "HPS", "Midjourney", "SDXL"]

@@ -1,12 +1,12 @@
-"""Tests of aigfd_lite.robustness: each processing condition does what it says, and the table is measured."""
+"""Tests of aigfd_lite.evaluation.robustness: each processing condition does what it says, and the table is measured."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from aigfd_lite import robustness as R
-from aigfd_lite.detector import GMMDetector
+from aigfd_lite.evaluation import robustness as R
+from aigfd_lite.detector.gmm import GMMDetector
 
 
 def _faces(n: int = 6, size: int = 48, seed: int = 0) -> np.ndarray:
@@ -57,7 +57,7 @@ class _MeanColour(torch.nn.Module):
 def test_robustness_table_measures_false_alarms_on_processed_real_faces():
     real, fake = _faces(60, seed=1), _faces(60, seed=2) // 2  # the 'generated' faces are darker
     model = _MeanColour()
-    from aigfd_lite.models import extract_features
+    from aigfd_lite.models.features import extract_features
 
     detector = GMMDetector(n_components=1, random_state=0).fit(extract_features(model, real, input_size=32,
                                                                                 progress=False))

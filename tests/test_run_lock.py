@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.run_lock: one trainer per run folder; a killed holder never blocks the rerun."""
+"""Tests of aigfd_lite.train.run_lock: one trainer per run folder; a killed holder never blocks the rerun."""
 from __future__ import annotations
 
 import os
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from aigfd_lite.run_lock import RunInUseError, RunLock, hold_run_lock
+from aigfd_lite.train.run_lock import RunInUseError, RunLock, hold_run_lock
 
 ROOT = Path(__file__).resolve().parents[1]
-HOLDER = "import sys; from aigfd_lite.run_lock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', " \
+HOLDER = "import sys; from aigfd_lite.train.run_lock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', " \
          "flush=True); sys.stdin.read()"
 
 
@@ -67,7 +67,7 @@ def test_a_non_main_rank_takes_no_lock(tmp_path):
 def test_a_filesystem_without_locks_trains_unlocked_with_a_warning(tmp_path, monkeypatch):
     import errno
 
-    from aigfd_lite import run_lock
+    from aigfd_lite.train import run_lock
 
     def no_locks(fd, operation):
         raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.run_settings: every training setting has a rule, bad values are refused with one clear line."""
+"""Tests of aigfd_lite.train.run_settings: every training setting has a rule, bad values are refused with one clear line."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,10 +6,10 @@ import dataclasses
 import pytest
 
 from aigfd_lite import resolve
-from aigfd_lite.blades import BladesConfig
-from aigfd_lite.run_settings import (AUGMENTATIONS, BACKBONES, BLADES_RULES, LANDMARK_BACKENDS, RANKING_VARIANTS,
+from aigfd_lite.blades.training import BladesConfig
+from aigfd_lite.train.run_settings import (AUGMENTATIONS, BACKBONES, BLADES_RULES, LANDMARK_BACKENDS, RANKING_VARIANTS,
                                      TASKS, TRAIN_RULES, check_device_available)
-from aigfd_lite.runs import TrainConfig
+from aigfd_lite.train.runs import TrainConfig
 
 
 @pytest.mark.parametrize("config, rules", [(TrainConfig, TRAIN_RULES), (BladesConfig, BLADES_RULES)])
@@ -18,7 +18,10 @@ def test_every_field_has_a_rule(config, rules):
 
 
 def test_copied_choices_agree_with_the_modules_that_define_them():
-    from aigfd_lite import augment, landmarks, losses, models
+    from aigfd_lite import losses
+    from aigfd_lite.pretext import augment
+    from aigfd_lite.faces import landmarks
+    from aigfd_lite.models import network as models
 
     assert TASKS == models.TASKS and BACKBONES == models.BACKBONES
     assert AUGMENTATIONS == augment.AUGMENTATIONS and LANDMARK_BACKENDS == landmarks.BACKENDS

@@ -1,4 +1,4 @@
-"""Tests of a run's identity (aigfd_lite.runs): the settings that change its result plus the data's identity, never
+"""Tests of a run's identity (aigfd_lite.train.runs): the settings that change its result plus the data's identity, never
 the spelling of a path (pretraining and BLADES), and chapter 6's reuse of chapter 4's run."""
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import torch
 from test_fdf import build_layout
 
 from aigfd_lite import resolve
-from aigfd_lite.blades import BladesConfig
-from aigfd_lite.camera import SIMULATOR_VERSION
+from aigfd_lite.blades.training import BladesConfig
+from aigfd_lite.camera.simulator import SIMULATOR_VERSION
 from aigfd_lite.long_runs import confirm_training
-from aigfd_lite.models import ExifManipNet
-from aigfd_lite.runs import TrainConfig, config_difference, data_identity
-from aigfd_lite.train import fetch_or_train, with_data_identity
+from aigfd_lite.models.network import ExifManipNet
+from aigfd_lite.train.runs import TrainConfig, config_difference, data_identity
+from aigfd_lite.train.loop import fetch_or_train, with_data_identity
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_data_identity_is_the_datas_not_the_paths(spellings):
 
 
 def test_lite_identity_is_the_corpus_key_and_the_simulator():
-    from aigfd_lite.faces import build_corpus
+    from aigfd_lite.faces.corpus import build_corpus
 
     cfg = resolve("lite")
     key = build_corpus(cfg, progress=False).key
@@ -71,11 +71,11 @@ def test_a_lite_run_stored_without_an_identity_is_stale():
 
 
 def store_finished_run(cfg, name="ours", **overrides):
-    from aigfd_lite.runs import checkpoint_dir
+    from aigfd_lite.train.runs import checkpoint_dir
 
     import dataclasses
 
-    from aigfd_lite.accumulation import resolve_accumulation
+    from aigfd_lite.train.accumulation import resolve_accumulation
 
     tcfg = with_data_identity(cfg, TrainConfig.from_profile(cfg, **overrides))
     # as train() stores it: "auto" resolved for the device that trained (here the CPU: 1)
@@ -91,7 +91,7 @@ def test_a_run_is_reused_under_another_spelling_and_retrained_on_other_data(spel
     small = dict(feature_dim=16, backbone="mobilenet_v2")
     run = store_finished_run(resolve("full", data_root=spellings["plain"]), **small)
     calls = []
-    monkeypatch.setattr("aigfd_lite.train.train", lambda *a, **k: calls.append(a) or (None, None))
+    monkeypatch.setattr("aigfd_lite.train.loop.train", lambda *a, **k: calls.append(a) or (None, None))
     for spelling in ("slash", "link"):
         model, _ = fetch_or_train(resolve("full", data_root=spellings[spelling]), "ours", **small)
         assert calls == [] and isinstance(model, ExifManipNet), spelling
@@ -106,7 +106,7 @@ def test_a_finished_run_is_used_where_only_the_test_data_is(spellings, tmp_path,
     (tmp_path / "tests_only" / "data").mkdir(parents=True)  # no SSL_training_data here
     cfg = resolve("full", data_root=str(tmp_path / "tests_only"))
     assert data_identity(cfg) is None and "training data not found" in capsys.readouterr().out
-    monkeypatch.setattr("aigfd_lite.train.train", lambda *a, **k: pytest.fail("nothing can be trained here"))
+    monkeypatch.setattr("aigfd_lite.train.loop.train", lambda *a, **k: pytest.fail("nothing can be trained here"))
     model, _ = fetch_or_train(cfg, "ours", **small)
     assert isinstance(model, ExifManipNet)
     assert confirm_training(cfg, {"ours": small}, start=False).iloc[0]["stored"] == "finished"

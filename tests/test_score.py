@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from aigfd_lite.cli import main
-from aigfd_lite.score import ROW_KEYS
+from aigfd_lite.score.photos import ROW_KEYS
 from test_bundle import make_bundle  # noqa: E402 - tests/ is on the path (pytest rootdir import)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,17 +103,17 @@ def test_python_dash_m_entry_point(setup):
 
 def test_fan_face_detector_where_available_and_a_clear_exit_2_where_not(setup, monkeypatch):
     """--face-detector fan uses FAN's S3FD (a stand-in here: its weights download); offline it is a usage error."""
-    from aigfd_lite import landmarks
-    from aigfd_lite.bundle import Preprocessing
-    from aigfd_lite.landmarks import LandmarkBackendUnavailable
-    from aigfd_lite.score import find_faces
+    from aigfd_lite.faces import landmarks
+    from aigfd_lite.score.bundle import Preprocessing
+    from aigfd_lite.faces.landmarks import LandmarkBackendUnavailable
+    from aigfd_lite.score.photos import find_faces
 
     bundle, folder = setup
 
     def offline(device):
         raise LandmarkBackendUnavailable("weights cannot be downloaded; use the dlib backend")
 
-    monkeypatch.setattr(landmarks, "_fan_model", offline)
+    monkeypatch.setattr(landmarks, "fan_model", offline)
     code, out, err = run("score", str(folder / "takeo.ppm"), "--bundle", str(bundle), "--face-detector", "fan")
     assert code == 2 and "dlib" in err and "Traceback" not in err and out == ""
 
@@ -125,7 +125,7 @@ def test_fan_face_detector_where_available_and_a_clear_exit_2_where_not(setup, m
                 return [np.array([w * 0.3, h * 0.2, w * 0.7, h * 0.7, 0.99]),
                         np.array([0, 0, 90, 90, 0.2])]  # a weak one: reported, not scored
 
-    monkeypatch.setattr(landmarks, "_fan_model", lambda device: StandIn)
+    monkeypatch.setattr(landmarks, "fan_model", lambda device: StandIn)
     code, out, err = run("score", str(folder / "takeo.ppm"), "--bundle", str(bundle), "--face-detector", "fan",
                          "--format", "json")
     rows = json.loads(out)
@@ -187,8 +187,8 @@ def test_unsupported_formats_repeated_folders_and_ignored_files_are_counted(setu
 
 
 def test_notes_say_when_a_photo_was_shrunk_or_only_its_first_frame_is_scored(setup, tmp_path):
-    from aigfd_lite.bundle import Preprocessing
-    from aigfd_lite.score import detection_note
+    from aigfd_lite.score.bundle import Preprocessing
+    from aigfd_lite.score.photos import detection_note
 
     bundle, folder = setup
     photo = Image.open(folder / "takeo.ppm")
@@ -239,7 +239,7 @@ def test_out_is_checked_before_scoring_and_never_leaves_a_temporary_file(setup, 
 
 
 def test_json_output_is_strict_even_for_a_non_finite_score(setup, monkeypatch):
-    from aigfd_lite import bundle as bundle_module
+    import aigfd_lite.score as bundle_module  # the cli looks load_bundle up in the score package
 
     bundle, folder = setup
     real_load = bundle_module.load_bundle

@@ -1,10 +1,10 @@
-"""Tests of aigfd_lite.score_paths: folder walks yield images in order and account for every folder and file skipped."""
+"""Tests of aigfd_lite.score.paths: folder walks yield images in order and account for every folder and file skipped."""
 from __future__ import annotations
 
 import errno
 import os
 
-from aigfd_lite.score_paths import Skipped, image_files
+from aigfd_lite.score.paths import Skipped, image_files
 
 
 def _walked(tmp_path, paths):

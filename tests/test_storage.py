@@ -36,7 +36,7 @@ def test_bad_values_are_errors(monkeypatch):
 
 
 def test_checkpoints_follow_the_store(monkeypatch, tmp_path):
-    from aigfd_lite.runs import checkpoint_dir
+    from aigfd_lite.train.runs import checkpoint_dir
 
     monkeypatch.setenv("AIGFD_STORE", str(tmp_path / "drive"))
     assert checkpoint_dir("full", "ours") == tmp_path / "drive" / "checkpoints" / "full" / "ours"

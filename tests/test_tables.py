@@ -1,10 +1,10 @@
-"""aigfd_lite.tables: the paper's rows and ours in one table with the same columns."""
+"""aigfd_lite.evaluation.tables: the paper's rows and ours in one table with the same columns."""
 import numpy as np
 import pytest
 
-from aigfd_lite.metrics import metrics_table
-from aigfd_lite.reported import reported_table
-from aigfd_lite.tables import NOT_IN_PAPER, PAPER, side_by_side
+from aigfd_lite.evaluation.metrics import metrics_table
+from aigfd_lite.evaluation.reported import reported_table
+from aigfd_lite.evaluation.tables import NOT_IN_PAPER, PAPER, side_by_side
 
 
 def _measured(seed):

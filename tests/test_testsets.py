@@ -1,9 +1,9 @@
-"""aigfd_lite.testsets: resampling, balanced lite sets, and the paper's data layout on a small fixture."""
+"""aigfd_lite.evaluation.testsets: resampling, balanced lite sets, and the paper's data layout on a small fixture."""
 import numpy as np
 import pytest
 from PIL import Image
 
-from aigfd_lite.testsets import (GENERATOR_FOLDERS, PaperLayout, as_tested, balanced_indices, lite_test_set,
+from aigfd_lite.evaluation.testsets import (GENERATOR_FOLDERS, PaperLayout, as_tested, balanced_indices, lite_test_set,
                                  load_images, load_test_set, resample, through)
 
 

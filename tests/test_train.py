@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from aigfd_lite import resolve
-from aigfd_lite.train import (TrainConfig, bootstrap_intervals, compute_losses, evaluate_pretext, fetch_or_train,
+from aigfd_lite.train.loop import (TrainConfig, bootstrap_intervals, compute_losses, evaluate_pretext, fetch_or_train,
                               load_trained, main, train)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +93,7 @@ def _params(path: Path) -> dict[str, torch.Tensor]:
 def test_killed_run_resumes_exactly(tmp_path):
     """An uninterrupted run and a run SIGKILLed mid-epoch (after its step-5 checkpoint, at step 7) then rerun end
     with identical parameters, optimiser state and log."""
-    from aigfd_lite.train import train
+    from aigfd_lite.train.loop import train
 
     cfg = tiny_config()
     model_a, log_a = train(cfg, tmp_path / "a", dataset=dataset(), model=model(), progress=False)
@@ -122,7 +122,7 @@ def test_killed_run_resumes_exactly(tmp_path):
 
 
 def test_training_lowers_the_loss_and_rejects_other_settings_in_a_run_dir(tmp_path):
-    from aigfd_lite.train import train
+    from aigfd_lite.train.loop import train
 
     cfg = tiny_config(epochs=8, lr=3e-2)
     _, log = train(cfg, tmp_path / "r", dataset=dataset(), model=model(), progress=False)
@@ -156,7 +156,7 @@ def test_evaluate_pretext_counts_pairs_and_accuracy():
 
 
 def test_fetch_or_train_and_load_trained_use_the_profile_checkpoint_dir(tmp_path, monkeypatch):
-    from aigfd_lite.models import ExifManipNet
+    from aigfd_lite.models.network import ExifManipNet
 
     monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
     cfg = resolve("lite")
@@ -166,13 +166,13 @@ def test_fetch_or_train_and_load_trained_use_the_profile_checkpoint_dir(tmp_path
     run.mkdir(parents=True)
     torch.manual_seed(1)
     stored = ExifManipNet(feature_dim=16, backbone=cfg.backbone)
-    from aigfd_lite.train import with_data_identity
+    from aigfd_lite.train.loop import with_data_identity
 
     stored_cfg = with_data_identity(cfg, TrainConfig.from_profile(cfg, feature_dim=16))  # as train() stores it
     torch.save({"config": stored_cfg.to_json(), "model": stored.state_dict()}, run / "final.pt")
     (run / "log.csv").write_text("step,loss\n1,2.0\n")
     calls = []
-    monkeypatch.setattr("aigfd_lite.train.train", lambda *a, **k: calls.append(a) or (None, None))
+    monkeypatch.setattr("aigfd_lite.train.loop.train", lambda *a, **k: calls.append(a) or (None, None))
     model, log = fetch_or_train(cfg, "ours", feature_dim=16)  # same settings: loaded, not trained
     assert calls == [] and list(log["loss"]) == [2.0] and not model.training
     assert torch.equal(model.heads["iso"].weight, stored.heads["iso"].weight)
@@ -199,7 +199,7 @@ def test_cli_max_steps_reaches_the_config(monkeypatch, capsys):
 
         return None, pd.DataFrame({"step": [5], "loss": [1.0]})
 
-    monkeypatch.setattr("aigfd_lite.train.fetch_or_train", fake_fetch_or_train)
+    monkeypatch.setattr("aigfd_lite.train.loop.fetch_or_train", fake_fetch_or_train)
     main(["--profile", "lite", "--run-name", "smoke", "--max-steps", "5", "--set", "batchnorm=local"])
     assert seen == {"max_steps": 5, "batchnorm": "local", "run_name": "smoke"}
     assert '"step": 5' in capsys.readouterr().out
@@ -209,8 +209,8 @@ def test_cli_max_steps_reaches_the_config(monkeypatch, capsys):
 
 
 def test_a_mobilenet_run_is_trained_and_reloaded_with_its_backbone(tmp_path, monkeypatch):
-    from aigfd_lite.models import prepare_batch
-    from aigfd_lite.train import checkpoint_dir, train
+    from aigfd_lite.models.network import prepare_batch
+    from aigfd_lite.train.loop import checkpoint_dir, train
 
     monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
     cfg = tiny_config(backbone="mobilenet_v2", epochs=1, input_size=32)
@@ -239,8 +239,8 @@ def test_cli_refuses_bad_settings_with_one_line_before_any_data(args, monkeypatc
 
     monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # device=cuda: a machine without a GPU
-    monkeypatch.setattr("aigfd_lite.train.with_data_identity", no_data)
-    monkeypatch.setattr("aigfd_lite.train.train", no_data)
+    monkeypatch.setattr("aigfd_lite.train.loop.with_data_identity", no_data)
+    monkeypatch.setattr("aigfd_lite.train.loop.train", no_data)
     with pytest.raises(SystemExit) as exited:
         main(["--profile", "lite", "--no-progress", *args])
     assert exited.value.code == 2
@@ -257,7 +257,7 @@ def test_cli_refuses_bad_settings_with_one_line_before_any_data(args, monkeypatc
 
 def test_cli_tasks_by_option_or_by_set_but_not_both(monkeypatch, capsys):
     seen = []
-    monkeypatch.setattr("aigfd_lite.train.fetch_or_train", lambda cfg, run_name, tasks, progress, **overrides:
+    monkeypatch.setattr("aigfd_lite.train.loop.fetch_or_train", lambda cfg, run_name, tasks, progress, **overrides:
                         seen.append((tasks, overrides)) or (None, __import__("pandas").DataFrame()))
     main(["--profile", "lite", "--set", "tasks=exif"])
     main(["--profile", "lite", "--set", "tasks=('manipulation',)", "--set", "seed=3"])
@@ -270,7 +270,7 @@ def test_cli_tasks_by_option_or_by_set_but_not_both(monkeypatch, capsys):
 
 def test_cli_reports_a_damaged_checkpoint_without_touching_it(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
-    monkeypatch.setattr("aigfd_lite.train.with_data_identity", lambda cfg, run_cfg, main=True: run_cfg)
+    monkeypatch.setattr("aigfd_lite.train.loop.with_data_identity", lambda cfg, run_cfg, main=True: run_cfg)
     run = tmp_path / "checkpoints" / "lite" / "ours"
     run.mkdir(parents=True)
     (run / "last.pt").write_bytes(b"\x80\x02 not a checkpoint" * 10)
@@ -282,7 +282,7 @@ def test_cli_reports_a_damaged_checkpoint_without_touching_it(monkeypatch, capsy
 
 
 def test_a_garbage_log_is_moved_aside_on_resume_and_other_settings_are_refused(tmp_path):
-    from aigfd_lite.train import train
+    from aigfd_lite.train.loop import train
 
     run = tmp_path / "r"
     train(tiny_config(max_steps=5), run, dataset=dataset(), model=model(), progress=False)  # stops at step 5
@@ -298,7 +298,7 @@ def test_a_garbage_log_is_moved_aside_on_resume_and_other_settings_are_refused(t
 
 
 def test_a_second_trainer_of_one_run_folder_is_refused(tmp_path):
-    from aigfd_lite.train import RunInUseError, train
+    from aigfd_lite.train.loop import RunInUseError, train
     from test_run_lock import hold_in_subprocess
 
     holder = hold_in_subprocess(tmp_path / "r")  # another trainer of this run, still alive
@@ -333,7 +333,7 @@ def test_a_runs_identity_and_its_corpus_come_from_one_profile(tmp_path, monkeypa
         fetch_or_train(cfg, "face96", feature_dim=16, epochs=1, batch_size=4)
     assert built == [96] and set(named) == {96}
     # train() given a run named by the 96 px corpus but no profile: refused, not trained on the default corpus
-    from aigfd_lite.runs import with_data_identity
+    from aigfd_lite.train.runs import with_data_identity
 
     tcfg = with_data_identity(cfg, TrainConfig.from_profile(cfg, feature_dim=16, epochs=1, batch_size=4))
     assert "face96" in tcfg.data_id

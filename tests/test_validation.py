@@ -1,9 +1,9 @@
-"""aigfd_lite.validation: choosing K and measuring the false-alarm rate with real faces only."""
+"""aigfd_lite.detector.validation: choosing K and measuring the false-alarm rate with real faces only."""
 import numpy as np
 import pytest
 
 from aigfd_lite.plots import toy_real_faces
-from aigfd_lite.validation import choose_n_components, held_out_false_alarm, rate_interval
+from aigfd_lite.detector.validation import choose_n_components, held_out_false_alarm, rate_interval
 
 
 def test_held_out_likelihood_finds_well_separated_clusters():

@@ -1,4 +1,4 @@
-"""Tests of aigfd_lite.weights: the registry, hash-checked atomic downloads, safe loading, and the mapping of the
+"""Tests of aigfd_lite.models.weights: the registry, hash-checked atomic downloads, safe loading, and the mapping of the
 authors' released checkpoints onto ExifManipNet (synthetic state dicts in the official key layout; no network)."""
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import pytest
 import torch
 import torchvision
 
-from aigfd_lite import weights
-from aigfd_lite.models import TAGS, ExifManipNet, build_model
-from aigfd_lite.weights import REGISTRY, HashMismatch, WeightsUnavailable
+from aigfd_lite.models import weights
+from aigfd_lite.models.network import TAGS, ExifManipNet
+from aigfd_lite.models.weights import build_model
+from aigfd_lite.models.weights import REGISTRY, HashMismatch, WeightsUnavailable
 
 CLIP_LEFTOVERS = ("model.logit_scale", "model.positional_embedding", "model.token_embedding.weight",
                   "model.ln_final.weight")
@@ -145,7 +146,7 @@ def test_google_drive_needs_gdown_and_uses_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "gdown", fake)
     assert weights.fetch("exif-lan").read_bytes() == payload
     fake.download = lambda url, output, quiet: None  # older gdown's answer to a quota or permission error
-    (weights.cache_dir() / "exif_pretrained.pth").unlink()
+    (weights.weights_dir() / "exif_pretrained.pth").unlink()
     with pytest.raises(WeightsUnavailable, match="quota"):
         weights.fetch("exif-lan")
 
@@ -158,12 +159,12 @@ def test_google_drive_needs_gdown_and_uses_it(monkeypatch, tmp_path):
     fake.download = refuse
     with pytest.raises(WeightsUnavailable, match="Too many users"):
         weights.fetch("exif-lan")
-    assert not list(weights.cache_dir().glob("*.part"))
+    assert not list(weights.weights_dir().glob("*.part"))
 
 
 def test_store_variable_moves_the_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("AIGFD_STORE", str(tmp_path / "drive"))
-    assert weights.cache_dir() == tmp_path / "drive" / "weights"
+    assert weights.weights_dir() == tmp_path / "drive" / "weights"
 
 
 def test_weights_only_refuses_code(tmp_path):

@@ -16,9 +16,9 @@ import time
 import torch
 
 from aigfd_lite import resolve
-from aigfd_lite.bilevel import TaskWeights, bilevel_step
-from aigfd_lite.blades import LOSS_NAMES, BladesConfig, build_blades_model, build_image_tower, task_losses
-from aigfd_lite.blades_tasks import TASKS
+from aigfd_lite.blades.bilevel import TaskWeights, bilevel_step
+from aigfd_lite.blades.training import LOSS_NAMES, BladesConfig, build_blades_model, build_image_tower, task_losses
+from aigfd_lite.blades.tasks import TASKS
 
 
 def synthetic_batch(bcfg: BladesConfig, seed: int) -> list[torch.Tensor]:

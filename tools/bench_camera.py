@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
-from aigfd_lite import camera  # noqa: E402
+from aigfd_lite.camera import simulator as camera  # noqa: E402
 
 
 def face(size: int) -> np.ndarray:

@@ -44,7 +44,7 @@ def child(mode: str, tree: str, index_dir: str, steps: int, batch: int, workers=
     entered = time.perf_counter()
     import numpy as np
 
-    from aigfd_lite.fdf import FDFLayout
+    from aigfd_lite.fdf.layout import FDFLayout
 
     out = {"rss_after_imports_gb": peak_rss_gb()}
     started = time.perf_counter()
@@ -87,7 +87,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(*args.child, args.steps, args.batch, args.workers)))
         return
-    from aigfd_lite.miniature import write_synthetic_tree
+    from aigfd_lite.data.miniature import write_synthetic_tree
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     rows = {}

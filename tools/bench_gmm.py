@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from aigfd_lite.detector import GMMDetector  # noqa: E402
+from aigfd_lite.detector.gmm import GMMDetector  # noqa: E402
 
 
 def synthetic_features(n: int, dim: int, k: int, seed: int = 0) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 ResNet-50 with the book's five heads (:func:`aigfd_lite.models.build_model`), 224 px, training mode, autocast in
 bfloat16 (the CPU's stand-in for a T4's float16: 2 bytes per element either way), one forward and backward at
-batches 1, 2 and 4 (:func:`aigfd_lite.gpu_memory.estimate_training_memory`), extrapolated linearly to the
+batches 1, 2 and 4 (:func:`aigfd_lite.train.gpu_memory.estimate_training_memory`), extrapolated linearly to the
 micro-batch of each row, for one process and per process of a 2- and 4-GPU DDP run (whose gradient buckets add
 one fp32 copy of the gradients). "Fits" means: the estimate x (1 + fragmentation margin) plus the CUDA context
 fits the GPU's memory (assumptions, printed). A T4 shows 15,360 MiB to nvidia-smi (15 GiB, assumed here).
@@ -24,20 +24,20 @@ import time
 import numpy as np
 import pandas as pd
 
-from aigfd_lite.gpu_memory import CONTEXT_GB, FRAGMENTATION, estimate_training_memory, memory_table
-from aigfd_lite.runs import TrainConfig
+from aigfd_lite.train.gpu_memory import CONTEXT_GB, FRAGMENTATION, estimate_training_memory, memory_table
+from aigfd_lite.train.runs import TrainConfig
 
 
 def accumulation_cost(steps=(1, 2, 4), batch: int = 32, repeats: int = 5) -> pd.DataFrame:
     import torch
 
-    from aigfd_lite.distributed import Precision
-    from aigfd_lite.models import build_model
-    from aigfd_lite.train import train_step
+    from aigfd_lite.runtime.distributed import Precision
+    from aigfd_lite.models.weights import build_model
+    from aigfd_lite.train.loop import train_step
 
     from aigfd_lite import resolve
-    from aigfd_lite.distributed import ShardedBatchSampler
-    from aigfd_lite.pretext import build_pretext_dataset
+    from aigfd_lite.runtime.distributed import ShardedBatchSampler
+    from aigfd_lite.pretext.build import build_pretext_dataset
 
     lite = TrainConfig.from_profile(resolve("lite"))  # the first training batch of the lite run (chapter 4)
     data = build_pretext_dataset(lite, "train")

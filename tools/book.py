@@ -198,10 +198,10 @@ def headline_section(stems: list[str]) -> list[str]:
 
 def gpu_section() -> list[str]:
     """The GPU measurements committed under aigfd_lite/data/gpu_measurements/ (tools/gpu_check.py), or a sentence."""
-    from aigfd_lite.gpu_measurements import summary_lines
+    from aigfd_lite.train.measurements import summary_lines
 
     return ["## Measured on a GPU", "", "Training step of the full profile (chapter 4), measured by",
-            "`tools/gpu_check.py` on the GPU, date and commit of each row, beside aigfd_lite.gpu_memory's estimate.",
+            "`tools/gpu_check.py` on the GPU, date and commit of each row, beside aigfd_lite.train.gpu_memory's estimate.",
             "", *summary_lines(), ""]
 
 

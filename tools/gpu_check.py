@@ -7,7 +7,7 @@ a GPU"; chapter 4 and the status page show committed results).
 Parts, each in its own process with a time budget (killed past it and recorded as "skipped: over budget", with
 what it had measured); a failing part records its error and the others still run:
 a. training step of the full profile (ResNet-50, 224 px, Eq. 6 over batch 256) in bf16 and in fp16 + GradScaler:
-   images/s and peak allocated memory beside aigfd_lite.gpu_memory's estimate;  b. the same batch in 2 and 4
+   images/s and peak allocated memory beside aigfd_lite.train.gpu_memory's estimate;  b. the same batch in 2 and 4
    micro-batches;  c. the full profile's loader on a synthetic official-layout tree, all CPUs as workers;
 d. streamed feature extraction, and the GMM at paper scale (K = 8, full covariances, 25,000 x 768);
 e. torchrun on NCCL (DDP + SyncBatchNorm) and a run SIGKILLed and resumed;  f. chapters 4-6's functions with the
@@ -48,7 +48,7 @@ NEEDED = ("torch", "torchvision", "numpy", "scipy", "sklearn", "skimage", "PIL",
 
 def train_config(s: dict, device, **overrides):
     from aigfd_lite import resolve
-    from aigfd_lite.train import TrainConfig
+    from aigfd_lite.train.loop import TrainConfig
 
     return TrainConfig.from_profile(resolve("full"), device=device.type, batch_size=s["batch"], init="random",
                                     input_size=s["size"], backbone=s["backbone"],
@@ -56,8 +56,8 @@ def train_config(s: dict, device, **overrides):
 
 
 def memory_estimate(s: dict, device, workdir: Path) -> dict:
-    """The book's estimate (aigfd_lite.gpu_memory on the CPU, as chapter 4 computes it), shared by parts a and b."""
-    from aigfd_lite.gpu_memory import estimate_training_memory
+    """The book's estimate (aigfd_lite.train.gpu_memory on the CPU, as chapter 4 computes it), shared by parts a and b."""
+    from aigfd_lite.train.gpu_memory import estimate_training_memory
 
     path = workdir / "estimate.json"
     if not path.is_file():
@@ -68,9 +68,9 @@ def memory_estimate(s: dict, device, workdir: Path) -> dict:
 def part_a_training(s, device, workdir, deadline, record) -> None:
     import torch
 
-    from aigfd_lite.distributed import Precision
+    from aigfd_lite.runtime.distributed import Precision
     from aigfd_lite.gpu_check import time_training
-    from aigfd_lite.gpu_memory import step_bytes
+    from aigfd_lite.train.gpu_memory import step_bytes
 
     estimate = memory_estimate(s, device, workdir)
     record("estimate", {k: estimate[k] for k in ("per_image_bytes", "fixed_bytes", "dtype", "device")})
@@ -83,9 +83,9 @@ def part_a_training(s, device, workdir, deadline, record) -> None:
 
 
 def part_b_accumulation(s, device, workdir, deadline, record) -> None:
-    from aigfd_lite.distributed import choose_precision
+    from aigfd_lite.runtime.distributed import choose_precision
     from aigfd_lite.gpu_check import time_training
-    from aigfd_lite.gpu_memory import step_bytes
+    from aigfd_lite.train.gpu_memory import step_bytes
 
     estimate = memory_estimate(s, device, workdir)
     for k, steps in enumerate((2, 4)):
@@ -106,11 +106,11 @@ def part_c_pipeline(s, device, workdir, deadline, record) -> None:
 
 def part_d_features_gmm(s, device, workdir, deadline, record) -> None:
     from aigfd_lite import resolve
-    from aigfd_lite.fdf_scan import LayoutPaths
+    from aigfd_lite.fdf.scan import LayoutPaths
     from aigfd_lite.gpu_check import gmm_timing, synthetic_tree
-    from aigfd_lite.image_files import ImageFiles, stream_features
-    from aigfd_lite.models import build_model
-    from aigfd_lite.protocol import detector_settings
+    from aigfd_lite.models.image_files import ImageFiles, stream_features
+    from aigfd_lite.models.weights import build_model
+    from aigfd_lite.evaluation.protocol import detector_settings
 
     tree = synthetic_tree(workdir, s["tree"])
     paths = sorted(LayoutPaths.of(tree / "SSL_training_data").image_dir.iterdir())[:s["features"]]
@@ -138,7 +138,7 @@ def part_e_torchrun(s, device, workdir, deadline, record) -> None:
     import torch
 
     from aigfd_lite.gpu_check import kill_resume_runs
-    from aigfd_lite.train import train
+    from aigfd_lite.train.loop import train
 
     out = workdir / "torchrun"
     shutil.rmtree(out, ignore_errors=True)
@@ -170,13 +170,13 @@ def part_f_chapters(s, device, workdir, deadline, record) -> None:
     from rehearse import N_FACES, N_GENERATED, TINY
 
     from aigfd_lite import resolve
-    from aigfd_lite.detector import GMMDetector
-    from aigfd_lite.fdf import FDFLayout
+    from aigfd_lite.detector.gmm import GMMDetector
+    from aigfd_lite.fdf.layout import FDFLayout
     from aigfd_lite.gpu_check import stand_in_landmarks
-    from aigfd_lite.metrics import detector_table
-    from aigfd_lite.miniature import lite_miniature
-    from aigfd_lite.protocol import detector_settings, featurize, load_protocol
-    from aigfd_lite.train import fetch_or_train
+    from aigfd_lite.evaluation.metrics import detector_table
+    from aigfd_lite.data.miniature import lite_miniature
+    from aigfd_lite.evaluation.protocol import detector_settings, featurize, load_protocol
+    from aigfd_lite.train.loop import fetch_or_train
 
     root = Path(s.get("miniature") or ROOT / "_build" / "rehearsal" / "data" / "paper")
     if not (root / "settings.json").is_file():
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     report["wall_s"] = time.perf_counter() - start
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
-    from aigfd_lite.gpu_measurements import result_table
+    from aigfd_lite.train.measurements import result_table
 
     print(result_table(report))
     failed = [name for name, part in report["parts"].items() if part["status"] != "ok"]

@@ -4,7 +4,7 @@
 
 Writes OUT/SSL_training_data with N faces: one small image hard-linked as every face (and its four manipulated
 files), a pool of 997 EXIF JSONs hard-linked per photo, and the id map, metadata JSON and FDF arrays in full
-(see aigfd_lite.miniature.write_synthetic_tree). OUT must not exist yet.
+(see aigfd_lite.data.miniature.write_synthetic_tree). OUT must not exist yet.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from aigfd_lite.miniature import write_synthetic_tree  # noqa: E402
+from aigfd_lite.data.miniature import write_synthetic_tree  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -4,7 +4,7 @@
 
 Nobody runs ``profile = "full"`` here (no GPU, no paper data), so its branches would rot unseen. This script builds,
 under ``_build/rehearsal/data``, a miniature of the official layout from the lite data
-(:func:`aigfd_lite.miniature.lite_miniature`: FDF-like 128 px crops with Flickr-format EXIF strings, boxes and
+(:func:`aigfd_lite.data.miniature.lite_miniature`: FDF-like 128 px crops with Flickr-format EXIF strings, boxes and
 keypoints; a CelebA-HQ-like folder with ``train.txt`` / ``test.txt``; the nine generator folders) and a synthetic
 checkpoint in the authors' released key layout (``model.visual.*``, ``fc_iso`` ... ``fc_face``, CLIP leftovers), then
 executes every notebook with papermill as a Colab user would, ``profile = "full"`` and ``data_root`` = the miniature,
@@ -15,7 +15,7 @@ results to ``_build/rehearsal/results/<stem>.json`` (``AIGFD_BUILD_DIR``), check
 by side, one thread per kernel, and stops after the phase in which a notebook fails, naming it and the cell.
 
 Offline stand-ins for what the full profile downloads: ``init`` = the synthetic checkpoint's path (so the key mapping
-of :func:`aigfd_lite.weights.map_official_state_dict` runs), dlib landmarks instead of FAN, BLADES' learned text
+of :func:`aigfd_lite.models.weights.map_official_state_dict` runs), dlib landmarks instead of FAN, BLADES' learned text
 tower instead of CLIP. The numbers are meaningless (a few steps on a few faces); what the rehearsal checks is that
 every full-only branch runs to the end and saves its results.
 """
@@ -49,8 +49,8 @@ def synthetic_released_checkpoint(path: Path, seed: int = 0) -> Path:
         return path
     import torch
 
-    from aigfd_lite.models import ExifManipNet
-    from aigfd_lite.weights import OFFICIAL_HEADS
+    from aigfd_lite.models.network import ExifManipNet
+    from aigfd_lite.models.weights import OFFICIAL_HEADS
 
     torch.manual_seed(seed)
     net = ExifManipNet()
@@ -68,7 +68,7 @@ def synthetic_released_checkpoint(path: Path, seed: int = 0) -> Path:
 def build_data(root: Path = DATA) -> dict[str, Path]:
     """The miniature (reused when already built with the same settings) and the synthetic checkpoint."""
     from aigfd_lite import resolve
-    from aigfd_lite.miniature import lite_miniature
+    from aigfd_lite.data.miniature import lite_miniature
 
     roots = lite_miniature(resolve("lite"), root / "paper", n_faces=N_FACES, n_generated=N_GENERATED)
     return {**roots, "root": root / "paper",

@@ -4,7 +4,7 @@
 a symbolic link to it) or a copy with the same bytes (sha256). Sizes are compared first and only files whose size
 occurs on both sides are hashed, so checking FDF's ~1.5 M faces against the test sets reads little more than the
 file sizes. A re-encoded or resized copy has other bytes and is not found here (chapter 3's
-:func:`aigfd_lite.duplicates.near_duplicates` compares pixels, for crops held in memory).
+:func:`aigfd_lite.faces.duplicates.near_duplicates` compares pixels, for crops held in memory).
 """
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def plot_false_alarm(table: pd.DataFrame, nominal: float):
 
 def plot_proxy_choice(table: pd.DataFrame, chosen: Any):
     """BLADES' proxy AUC (held-out real vs manipulated copies) against the PCA dimension, one line per K; the
-    chosen detector (a :class:`~aigfd_lite.recipe.Choice`) circled."""
+    chosen detector (a :class:`~aigfd_lite.evaluation.recipe.Choice`) circled."""
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     for k, rows in table.groupby("n_components"):
         rows = rows.sort_values("pca_components")

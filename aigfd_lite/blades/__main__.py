@@ -1,0 +1,4 @@
+"""``python -m aigfd_lite.blades``: see :func:`aigfd_lite.blades.training.main`."""
+from .training import main
+
+main()

@@ -1,0 +1,295 @@
+"""BLADES pretraining: 11 task losses, task weights learned by bi-level optimisation, resumable (chapter 7).
+
+``fetch_or_train_blades(cfg, run_name="blades", bilevel=True) -> (model, log)`` loads a finished run or trains it
+(resuming a partial one). ``bilevel=False`` trains with equal weights (the lite comparison). Checkpoints (model,
+both optimisers, scheduler, task weights, RNG states, step) are written atomically every epoch and every
+``checkpoint_every_steps`` steps, with chapter 4's mechanics (:mod:`aigfd_lite.train`); a killed run resumes
+bit-exactly. Per step: the training batch is the next batch of one seeded iterator over the training items, the
+validation batch the next batch of a second iterator (another seed) over the same items (BLADES' choice).
+
+Settings (:data:`BLADES_SETTINGS`): full is BLADES' (batch 48, 224 px, 20 epochs, inner AdamW lr 1e-5 with a cosine
+schedule, outer Adam lr 3e-4, CLIP text tower, image tower from ``cfg.init``); lite fine-tunes chapter 4's trained
+lite network for a few epochs with a learned prompt table. CLI::
+
+    python -m aigfd_lite.blades --profile full --data-root /data [--run-name blades] [--equal-weights] [--set k=v]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .bilevel import TaskWeights, bilevel_step
+from .tasks import LOSS_NAMES, task_losses  # noqa: F401 - part of this module's API
+from .joint_embedding import BladesNet, JointEmbeddingHeads, build_text_tower
+from ..runtime import choose_precision
+from ..train import atomic_torch_save, load_checkpoint, read_log, write_log
+from ..train import hold_run_lock
+from ..train import BLADES_RULES, check_device_available, check_settings
+from ..train import (EpochSampler, RunConfigJSON, config_difference, float_pair, move_aside_if_changed,
+                   parse_set_options, rng_states, set_rng_states)
+from ..train import checkpoint_dir
+
+BLADES_SETTINGS: dict[str, dict[str, Any]] = {
+    "full": dict(batch_size=48, input_size=224, epochs=20, lr=1e-5, outer_lr=3e-4, text_tower="clip",
+                 checkpoint_every_steps=500),
+    # lite: ~20 steps per run; outer lr raised so the weights can move at all in so few steps (chapter 7 says so)
+    "lite": dict(batch_size=32, epochs=4, lr=1e-4, outer_lr=1e-2, text_tower="learned", init="chapter4",
+                 checkpoint_every_steps=1000, variants_per_kind=2, num_workers=0),
+}
+
+
+@dataclass(frozen=True)
+class BladesConfig(RunConfigJSON):
+    """Every setting of one BLADES run; defaults are BLADES' (full)."""
+
+    profile: str = "full"
+    data_root: Optional[str] = None  # where the data is read from (not compared once data_id is set)
+    data_id: Optional[str] = None  # what the data is (aigfd_lite.train.runs.data_identity): set by fetch_or_train_blades
+    seed: int = 42
+    device: str = "auto"
+    init: str = "random"  # "chapter4" (lite: chapter 4's trained network), "random", "imagenet" or a checkpoint
+    backbone: str = "resnet50"
+    bilevel: bool = True
+    input_size: int = 224
+    batch_size: int = 48
+    epochs: int = 20
+    lr: float = 1e-5
+    outer_lr: float = 3e-4
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    focal_gamma: float = 2.0
+    ranking_variant: str = "code"  # BLADES' code: Phi(2x); "paper": paper 1's Phi(x / sqrt 2)
+    text_tower: str = "clip"
+    feature_dim: int = 768
+    num_workers: int = 8
+    max_train_items: Optional[int] = None
+    variants_per_kind: Optional[int] = None
+    real_fraction: float = 0.5
+    symmetric_resampling: bool = True
+    simulate_camera: bool = True
+    checkpoint_every_steps: int = 500
+    checkpoint_every_epochs: int = 1
+    stop_after_steps: Optional[int] = None  # test hook: SIGKILL after that many steps
+
+    def __post_init__(self) -> None:  # every field against its rule (aigfd_lite.train.run_settings): ValueError
+        check_settings(dataclasses.asdict(self), BLADES_RULES)
+
+    @classmethod
+    def from_profile(cls, cfg: Any, **overrides: Any) -> "BladesConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown BLADES setting(s) {unknown}; known: {sorted(known)}")
+        values = {k: getattr(cfg, k) for k in known if hasattr(cfg, k)}
+        values.update(profile=cfg.name, backbone=getattr(cfg, "backbone", "resnet50"))
+        values.update(BLADES_SETTINGS.get(cfg.name, {}))
+        values.update(overrides)
+        values["betas"] = float_pair(values["betas"])
+        return cls(**values)
+
+
+
+def build_image_tower(cfg: Any, init: str = "random", feature_dim: int = 768, seed: int = 42) -> nn.Module:
+    """The image tower: chapter 4's backbone (``getattr(cfg, "backbone", "resnet50")``) -> ``feature_dim``.
+
+    ``init="chapter4"`` starts from chapter 4's trained network of profile ``cfg`` (fetch-or-train); otherwise
+    :func:`aigfd_lite.models.build_model` with ``init`` and the profile's backbone (lite: MobileNetV2, full:
+    ResNet-50, as in chapter 4).
+    """
+    from ..models import build_model
+
+    if init == "chapter4":
+        from ..train import fetch_or_train
+
+        return fetch_or_train(cfg, "ours", progress=False)[0].backbone
+    backbone = getattr(cfg, "backbone", "resnet50")
+    return build_model(init, feature_dim, seed=seed, backbone=backbone).backbone
+
+
+def build_blades_model(image_tower: nn.Module, text_tower: str = "learned", feature_dim: int = 768,
+                       seed: int = 42, state: Optional[dict] = None) -> BladesNet:
+    heads = JointEmbeddingHeads(build_text_tower(text_tower, feature_dim, seed, state=state))
+    return BladesNet(image_tower, heads, feature_dim)
+
+
+def _batches(dataset, order: list[int], start: int, bcfg: BladesConfig, cuda: bool):
+    sampler = torch.utils.data.BatchSampler(order[start * bcfg.batch_size:], bcfg.batch_size, drop_last=True)
+    return iter(torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=bcfg.num_workers,
+                                            pin_memory=cuda))
+
+
+def train_blades(bcfg: BladesConfig, run_dir: str | Path, dataset, model: BladesNet,
+                 progress: bool = True) -> tuple[BladesNet, pd.DataFrame]:
+    """Train (or resume) into ``run_dir``, holding its lock (:mod:`aigfd_lite.train.run_lock`); returns the model (eval,
+    CPU) and the per-step log."""
+    check_device_available(bcfg.device)
+    with hold_run_lock(run_dir):
+        return _train_blades_locked(bcfg, Path(run_dir), dataset, model, progress)
+
+
+def _train_blades_locked(bcfg: BladesConfig, run_dir: Path, dataset, model: BladesNet,
+                         progress: bool) -> tuple[BladesNet, pd.DataFrame]:
+    device = bcfg.resolved_device()
+    cuda = device.type == "cuda"
+    spe = len(dataset) // bcfg.batch_size
+    if spe == 0:
+        raise ValueError(f"{len(dataset)} training items cannot fill one batch of {bcfg.batch_size}")
+    total_steps = spe * bcfg.epochs
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=bcfg.lr, betas=bcfg.betas, eps=bcfg.eps,
+                                  weight_decay=bcfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    weights = TaskWeights(LOSS_NAMES, lr=bcfg.outer_lr) if bcfg.bilevel else None
+    precision = choose_precision(device)
+    ckpt_path, log_path = run_dir / "last.pt", run_dir / "log.csv"
+    step, rows, elapsed = 0, [], 0.0
+    if ckpt_path.is_file():
+        ckpt = load_checkpoint(ckpt_path, ("config", "model", "optimizer", "scheduler", "step", "elapsed_seconds",
+                                           "torch_rng", "numpy_rng", "python_rng"))
+        diff = config_difference(ckpt["config"], bcfg.to_json())
+        if diff:
+            raise ValueError(f"{run_dir} holds a run with other settings {diff}: use another run_name")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if weights is not None:
+            weights.load_state_dict(ckpt["weights"])
+            weights.optimizer.load_state_dict(ckpt["weights_optimizer"])
+        set_rng_states(ckpt)
+        step, elapsed = int(ckpt["step"]), float(ckpt["elapsed_seconds"])
+        rows = read_log(log_path, up_to_step=step).to_dict("records")  # a damaged log is moved aside
+
+    def save() -> None:
+        write_log(rows, log_path)
+        extra = {} if weights is None else {"weights": weights.state_dict(),
+                                            "weights_optimizer": weights.optimizer.state_dict()}
+        atomic_torch_save({"config": bcfg.to_json(), "step": step, "elapsed_seconds": elapsed,
+                           "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "scheduler": scheduler.state_dict(), **rng_states(), **extra}, ckpt_path)
+
+    def losses_of(net: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        # bf16 autocast from compute capability 8.0 only; below it fp32, since the bi-level step has no GradScaler
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision.dtype == torch.bfloat16):
+            out = net(batch[0])
+        return task_losses(out, batch, bcfg.focal_gamma, bcfg.ranking_variant)
+
+    def val_loss(net: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        return losses_of(net, batch)[LOSS_NAMES.index("manipulation")]
+
+    if step < total_steps and hasattr(dataset, "warm"):
+        dataset.warm(progress=False)
+    from ..runtime import progress_bar as tqdm
+
+    steps_here = 0
+    model.train()
+    with tqdm(total=total_steps, initial=step, desc=f"BLADES {bcfg.profile}", unit="step", disable=not progress,
+              mininterval=10) as bar:
+        while step < total_steps:
+            epoch, in_epoch = divmod(step, spe)
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
+            train_it = _batches(dataset, EpochSampler(len(dataset), bcfg.seed, epoch).order, in_epoch, bcfg, cuda)
+            val_it = _batches(dataset, EpochSampler(len(dataset), bcfg.seed + 7919, epoch).order, in_epoch, bcfg,
+                              cuda)
+            for train_batch, val_batch in zip(train_it, val_it):
+                tick = time.perf_counter()
+                train_batch = [t.to(device, non_blocking=True) for t in train_batch]
+                val_batch = [t.to(device, non_blocking=True) for t in val_batch]
+                out = bilevel_step(model, optimizer, weights, losses_of, train_batch, val_loss, val_batch)
+                scheduler.step()
+                step, steps_here = step + 1, steps_here + 1
+                elapsed += time.perf_counter() - tick
+                lam = weights.as_dict() if weights is not None else dict.fromkeys(LOSS_NAMES, 1.0)
+                rows.append({"step": step, "epoch": step / spe, "lr": optimizer.param_groups[0]["lr"],
+                             "loss": out["total"], "val_loss": out.get("val_loss", float("nan")),
+                             **{f"loss_{n}": float(v) for n, v in zip(LOSS_NAMES, out["losses"])},
+                             **{f"lambda_{n}": v for n, v in lam.items()}, "elapsed_seconds": elapsed})
+                bar.update(1)
+                end_of_epoch = step % spe == 0 and (step // spe) % bcfg.checkpoint_every_epochs == 0
+                if end_of_epoch or step % bcfg.checkpoint_every_steps == 0 or step == total_steps:
+                    save()
+                if bcfg.stop_after_steps is not None and steps_here >= bcfg.stop_after_steps:
+                    os.kill(os.getpid(), signal.SIGKILL)  # a crash: nothing after the last checkpoint survives
+                if step >= total_steps:
+                    break
+    if not (run_dir / "final.pt").is_file():
+        atomic_torch_save({"config": bcfg.to_json(), "model": model.state_dict(), "step": step,
+                           "elapsed_seconds": elapsed}, run_dir / "final.pt")
+    return model.cpu().eval(), pd.DataFrame(rows)
+
+
+def load_blades(bcfg: BladesConfig, run_name: str = "blades") -> BladesNet:
+    """The finished model of a run (eval, CPU); ``FileNotFoundError`` if it was never finished."""
+    final = checkpoint_dir(bcfg.profile, run_name) / "final.pt"
+    if not final.is_file():
+        raise FileNotFoundError(f"no finished BLADES run at {final}: train it with fetch_or_train_blades(cfg, "
+                                f"{run_name!r}) or `python -m aigfd_lite.blades --profile {bcfg.profile}`")
+    ckpt = load_checkpoint(final)
+    tower = build_image_tower(bcfg, "random", bcfg.feature_dim, bcfg.seed)  # the architecture; weights below
+    model = build_blades_model(tower, bcfg.text_tower, bcfg.feature_dim, bcfg.seed, state=ckpt["model"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
+
+
+def fetch_or_train_blades(cfg: Any, run_name: str = "blades", bilevel: bool = True, progress: bool = True,
+                          dataset: Any = None, **overrides: Any) -> tuple[BladesNet, pd.DataFrame]:
+    """Load a profile's finished BLADES run with the same settings, else train it (resuming a partial run).
+
+    The data is compared by its identity (:func:`aigfd_lite.train.runs.data_identity`), not by the spelling of its path.
+    A run with other settings is moved aside to ``<run_name>.stale-<time>``, never deleted.
+    """
+    from ..train import with_data_identity
+
+    bcfg = BladesConfig.from_profile(cfg, bilevel=bilevel, **overrides)  # bad settings: ValueError, before any data
+    check_device_available(bcfg.device)
+    bcfg = with_data_identity(cfg, bcfg)
+    run_dir = checkpoint_dir(bcfg.profile, run_name)
+    move_aside_if_changed(run_dir, bcfg)
+    if (run_dir / "final.pt").is_file():
+        return load_blades(bcfg, run_name), read_log(run_dir / "log.csv")
+    if dataset is None:
+        from .data import build_blades_dataset
+
+        dataset = build_blades_dataset(bcfg, "train")
+    tower = build_image_tower(cfg, bcfg.init, bcfg.feature_dim, bcfg.seed)
+    model = build_blades_model(tower, bcfg.text_tower, bcfg.feature_dim, bcfg.seed)
+    return train_blades(bcfg, run_dir, dataset, model, progress=progress)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from ..profiles import resolve
+
+    parser = argparse.ArgumentParser(description="BLADES pretraining (chapter 7); resumes if interrupted.")
+    parser.add_argument("--profile", default="full")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--run-name", default="blades")
+    parser.add_argument("--equal-weights", action="store_true", help="no bi-level optimisation: weights 1")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    overrides = parse_set_options(args.set, parser.error)
+    try:
+        cfg = resolve(args.profile, data_root=args.data_root)
+        _, log = fetch_or_train_blades(cfg, args.run_name, bilevel=not args.equal_weights,
+                                       progress=not args.no_progress, **overrides)
+    except (ValueError, RuntimeError, OSError) as err:  # bad settings, no CLIP offline, missing data, run in use
+        parser.error(str(err))
+    last = log.iloc[-1].to_dict() if len(log) else {}
+    print(json.dumps({"run_dir": str(checkpoint_dir(cfg.name, args.run_name)), "last_step": last}, default=str))
+
+
+if __name__ == "__main__":
+    main()
