@@ -26,15 +26,14 @@ it exists, and the ``full`` profile uses FDF's real Flickr EXIF (:mod:`aigfd_lit
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from typing import Optional, Union
 
 import numpy as np
-from PIL import Image
 
 # The lens's effects live in aigfd_lite.camera.lens; they are re-exported here so chapter 3 finds every effect in one place.
 from ..exif import ORDINAL_TAGS
+from ..images import jpeg_roundtrip
 from .lens import (NEUTRAL_FOCAL_MM, REFERENCE_WIDTH, _defocus, _distort, _image, _perspective,  # noqa: F401
                    _planes, _scale, _vignette_map, default_face_mask, defocus_background, defocus_sigma_px,
                    distortion_k1, perspective, perspective_strength, radial_distortion, vignette,
@@ -279,11 +278,7 @@ def jpeg(image: np.ndarray, quality: int = 90) -> np.ndarray:
         raise ValueError(f"jpeg quality must be in 1..100, got {quality}")
     rgb = image if image.dtype == np.uint8 else _image(_planes(image), np.empty(0, np.uint8))
     _planes(rgb)  # shape check
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="JPEG", quality=int(quality))
-    buf.seek(0)
-    with Image.open(buf) as im:
-        return np.asarray(im.convert("RGB"))
+    return jpeg_roundtrip(rgb, quality)  # the encoder of chapter 5's common path, too
 
 
 # ---------------------------------------------------------------------------------------------------- all together
