@@ -208,7 +208,8 @@ def _metrics(stem: str) -> dict:
 
 
 def test_one_detector_from_chapter_5_to_aigfd_score():
-    """Chapters 8 and 9, the bundle and therefore `aigfd score` use chapter 5's detector: its K and threshold."""
+    """Chapters 7 (its Zou25 rows), 8 and 9, the bundle and therefore `aigfd score` use chapter 5's detector:
+    its K, PCA dimension and threshold."""
     ch5, ch8, ch9 = _metrics("05_detector"), _metrics("08_robustness"), _metrics("09_score_your_images")
     bundle = json.loads((ROOT / "_build" / "bundle" / "bundle.json").read_text())
     assert ch8["threshold"] == ch9["threshold"] == bundle["detector"]["threshold"] == ch5["threshold"]
@@ -216,6 +217,7 @@ def test_one_detector_from_chapter_5_to_aigfd_score():
     assert bundle["detector"]["params"]["n_components"] == ch5["n_components"]
     assert bundle["detector"]["params"]["pca_components"] == ch5["pca_components"]
     assert bundle["source"]["detector_choice"] == ch5["detector_choice"]
+    assert _metrics("07_blades")["zou25_detector_choice"] == ch5["detector_choice"]  # chapter 7's Zou25
     assert bundle["preprocessing"]["common_size"] == ch5["common_resolution_px"]
     if ch5["common_resolution_px"]:  # lite: every face through CelebA's JPEG encoder at the common size
         assert bundle["preprocessing"]["jpeg_quality"] == 75
@@ -253,7 +255,8 @@ def _numbers(value) -> list[float]:
 
 
 SUMMARY_CHAPTERS = ["01_exif_labels", "02_fidelity_loss", "03_manipulations", "04_pretraining", "05_detector",
-                    "07_blades", "08_robustness", "09_score_your_images", "10_reproducibility", "11_paper_data"]
+                    "06_results", "07_blades", "08_robustness", "09_score_your_images", "10_reproducibility",
+                    "11_paper_data"]
 # 1.2e-03 as Python's "e" format prints it (a decimal point: "lr3e-4", a setting's name, is no number)
 NUMBER = re.compile(r"(-?\d+\.(\d+)e[+-]?\d+|-?\d+\.(\d+)|-?\d+)(%?)")
 
