@@ -37,9 +37,7 @@ import argparse
 import dataclasses
 import json
 import os
-import signal
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +46,7 @@ import torch
 
 from .accumulation import resolve_accumulation, two_pass_backward
 from ..pretext import augmented
-from .checkpoints import load_checkpoint, read_log
+from .checkpoints import load_checkpoint
 from ..runtime import training_loader
 from ..runtime import (Precision, barrier, broadcast_object, choose_precision, gather, init_from_env, prepare,
                           shutdown)
@@ -58,9 +56,10 @@ from ..pretext import bootstrap_intervals, evaluate_pretext  # noqa: F401 (re-ex
 from .run_lock import RunInUseError, hold_run_lock
 from .step import HEADS, _at_least_float32, compute_losses  # noqa: F401 (compute_losses: re-exported)
 from .run_settings import check_device_available
+from .resumable import Job, run_resumable, stored_run
 from .runs import (RUNTIME_FIELDS, EpochSampler, TrainConfig, checkpoint_dir,  # noqa: F401 (re-exported)
                    config_difference, data_identity, data_source, move_aside_if_changed, parse_set_options,
-                   read_resume_point, save_checkpoint, set_rng_states, with_data_identity)
+                   with_data_identity)
 
 
 def global_batch_loss(net: torch.nn.Module, images: torch.Tensor, tags: torch.Tensor, labels: torch.Tensor,
@@ -125,26 +124,45 @@ def _train_locked(tcfg: TrainConfig, run_dir: Path, dataset: torch.utils.data.Da
     tcfg = dataclasses.replace(tcfg, accumulation_steps=broadcast_object(
         resolve_accumulation(tcfg, device, procs.world_size) if procs.main else None))
     progress = progress and procs.main
-    if dataset is None:  # each node's first process builds (and caches) the data before the others read it
-        from ..pretext import build_pretext_dataset
-
-        source = data_source(profile, tcfg)  # what the data is built from is what its identity names
-        if str(tcfg.data_id or "").startswith("lite-corpus:") and data_identity(source) != tcfg.data_id:
-            raise ValueError(f"run data_id {tcfg.data_id!r} names another corpus than profile {source.name!r}'s "
-                             f"settings build ({data_identity(source)!r}): pass the profile it was computed from")
-        if procs.local_rank != 0:
-            barrier()
-        dataset = build_pretext_dataset(tcfg, "train", profile=source)
-        if procs.local_rank == 0:
-            barrier()
+    if dataset is None:
+        dataset = _pretext_data(tcfg, profile, procs)
     dataset = augmented(dataset, tcfg.augment, tcfg.seed)  # unchanged when augment is None (the paper)
     if model is None:
         model = build_model(tcfg.init, tcfg.feature_dim, tcfg.tasks, seed=tcfg.seed, backbone=tcfg.backbone)
     steps_per_epoch = len(dataset) // tcfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{len(dataset)} training items cannot fill one batch of {tcfg.batch_size}")
+    job, module = _pretraining_job(tcfg, dataset, model, steps_per_epoch, device, procs, progress)
+    stop_at = job.total_steps if tcfg.max_steps is None else min(job.total_steps, tcfg.max_steps)
+    rows = run_resumable(job, tcfg, run_dir, stop_at=stop_at, main=procs.main, progress=progress)
+    if module is not model:
+        model.load_state_dict(module.state_dict())
+    return model.cpu().eval(), pd.DataFrame(rows)
+
+
+def _pretext_data(tcfg: TrainConfig, profile: Any, procs: Any) -> torch.utils.data.Dataset:
+    """The run's training items, built from the profile its ``data_id`` names; each node's first process builds
+    (and caches) them before the others read them."""
+    from ..pretext import build_pretext_dataset
+
+    source = data_source(profile, tcfg)  # what the data is built from is what its identity names
+    if str(tcfg.data_id or "").startswith("lite-corpus:") and data_identity(source) != tcfg.data_id:
+        raise ValueError(f"run data_id {tcfg.data_id!r} names another corpus than profile {source.name!r}'s "
+                         f"settings build ({data_identity(source)!r}): pass the profile it was computed from")
+    if procs.local_rank != 0:
+        barrier()
+    dataset = build_pretext_dataset(tcfg, "train", profile=source)
+    if procs.local_rank == 0:
+        barrier()
+    return dataset
+
+
+def _pretraining_job(tcfg: TrainConfig, dataset: torch.utils.data.Dataset, model: ExifManipNet,
+                     steps_per_epoch: int, device: torch.device, procs: Any,
+                     progress: bool) -> tuple[Job, torch.nn.Module]:
+    """Chapter 4's part of the resumable loop (:class:`aigfd_lite.train.resumable.Job`): the optimiser, scheduler
+    and scaler, the loader from a step on, :func:`train_step`; and the module that holds the trained weights."""
     total_steps = steps_per_epoch * tcfg.epochs
-    stop_at = total_steps if tcfg.max_steps is None else min(total_steps, tcfg.max_steps)
     cuda = device.type == "cuda"
     precision = choose_precision(device, tcfg.amp)
     channels_last = cuda or tcfg.backbone == "mobilenet_v2"  # depthwise convs: ~1.5x faster on CPU too
@@ -158,77 +176,43 @@ def _train_locked(tcfg: TrainConfig, run_dir: Path, dataset: torch.utils.data.Da
                                   weight_decay=tcfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     scaler = torch.amp.GradScaler("cuda", enabled=precision.grad_scaler)
+    parts = {"model": module, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
 
-    # rank 0 reads the run folder; every rank gets what it read (no shared filesystem needed)
-    ckpt, rows, error = broadcast_object(read_resume_point(run_dir, tcfg) if procs.main else None)
-    if error:
-        raise ValueError(error)
-    step, elapsed = 0, 0.0
-    if ckpt is not None:  # resume exactly where the last checkpoint left off
-        module.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        set_rng_states(ckpt)
-        step, elapsed = int(ckpt["step"]), float(ckpt["elapsed_seconds"])
+    def load_states(ckpt: dict[str, Any]) -> None:
+        for name, part in parts.items():
+            part.load_state_dict(ckpt[name])
         before = int(ckpt["config"].get("world_size", 1))
         if procs.main and before != procs.world_size:
             print(f"resuming a run of {before} process(es) with {procs.world_size}: same global batch"
                   + ("; BatchNorm statistics now per rank of another size" if tcfg.batchnorm == "local" else ""))
 
-    def save() -> None:
-        if procs.main:
-            save_checkpoint(run_dir, tcfg, step=step, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
-                            elapsed=elapsed, rows=rows, states={
-                                "model": module.state_dict(), "optimizer": optimizer.state_dict(),
-                                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict()})
+    def batches(step: int, stop_at: int) -> Iterator[Sequence[torch.Tensor]]:
+        if step < stop_at and hasattr(dataset, "warm"):  # camera renderings (and pool) once, before workers fork
+            dataset.warm(progress=progress)
+        net.train()
+        # one loader for the rest of the run: its workers start once (aigfd_lite.runtime.data_loader)
+        yield from training_loader(dataset, batch_size=tcfg.batch_size, seed=tcfg.seed, start=step, stop=stop_at,
+                                   num_workers=tcfg.num_workers, cuda=cuda, rank=procs.rank,
+                                   world_size=procs.world_size,
+                                   local_processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
-    if step < stop_at and hasattr(dataset, "warm"):  # camera renderings (and pool) once, before workers fork
-        dataset.warm(progress=progress)
+    def step(batch: Sequence[torch.Tensor]) -> dict[str, Any]:
+        images, tags, labels, _kinds = batch
+        # uint8 to the device, normalised there (models.prepare_batch), lite and full alike
+        images = prepare_batch(images, device, tcfg.input_size, channels_last)
+        tags, labels = tags.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        loss, terms = train_step(net, images, tags, labels, tcfg, precision, optimizer, scaler)
+        scheduler.step()
+        return {"lr": optimizer.param_groups[0]["lr"], "loss": float(loss.detach()), **terms}
 
-    from ..runtime import progress_bar as tqdm
+    def row(step: int, values: dict[str, Any], seconds: float, elapsed: float) -> dict[str, Any]:
+        epoch = (step - 1) // steps_per_epoch  # the epoch the step was in, plus the fraction of it now done
+        return {"step": step, "epoch": epoch + (step - epoch * steps_per_epoch) / steps_per_epoch, **values,
+                "images_per_s": tcfg.batch_size / seconds, "elapsed_seconds": elapsed}
 
-    steps_here = 0
-    net.train()
-    # one loader for the rest of the run: its workers start once (aigfd_lite.runtime.data_loader)
-    loader = training_loader(dataset, batch_size=tcfg.batch_size, seed=tcfg.seed, start=step, stop=stop_at,
-                             num_workers=tcfg.num_workers, cuda=cuda, rank=procs.rank, world_size=procs.world_size,
-                             local_processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    with tqdm(total=total_steps, initial=step, desc=f"pretraining {tcfg.profile}", unit="step",
-              disable=not progress, mininterval=10) as bar:  # few refreshes: notebooks store each one
-        tick = time.perf_counter()
-        for images, tags, labels, _kinds in loader:
-            epoch = step // steps_per_epoch
-            # uint8 to the device, normalised there (models.prepare_batch), lite and full alike
-            images = prepare_batch(images, device, tcfg.input_size, channels_last)
-            tags, labels = tags.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            loss, terms = train_step(net, images, tags, labels, tcfg, precision, optimizer, scaler)
-            scheduler.step()
-            step += 1
-            steps_here += 1
-            now = time.perf_counter()
-            elapsed += now - tick
-            rows.append({"step": step, "epoch": epoch + (step - epoch * steps_per_epoch) / steps_per_epoch,
-                         "lr": optimizer.param_groups[0]["lr"], "loss": float(loss.detach()), **terms,
-                         "images_per_s": tcfg.batch_size / (now - tick), "elapsed_seconds": elapsed})
-            tick = now
-            bar.update(1)
-            bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", refresh=False)
-            epochs_done, in_epoch_now = divmod(step, steps_per_epoch)
-            epoch_end = in_epoch_now == 0 and epochs_done % tcfg.checkpoint_every_epochs == 0
-            if epoch_end or step % tcfg.checkpoint_every_steps == 0 or step == stop_at:
-                save()
-            if tcfg.stop_after_steps is not None and steps_here >= tcfg.stop_after_steps:
-                os.kill(os.getpid(), signal.SIGKILL)  # simulate a crash: nothing after the last checkpoint
-            if step >= stop_at:
-                break
-    del loader  # its worker processes end here
-    if step == total_steps and not (run_dir / "final.pt").is_file():
-        save()  # a run finished before final.pt was written
-    barrier()  # the checkpoint of the last step exists before any rank returns
-    if module is not model:
-        model.load_state_dict(module.state_dict())
-    return model.cpu().eval(), pd.DataFrame(rows)
+    job = Job(f"pretraining {tcfg.profile}", steps_per_epoch, total_steps, tuple(parts),
+              lambda: {name: part.state_dict() for name, part in parts.items()}, load_states, batches, step, row)
+    return job, module
 
 
 def _finished_run(tcfg: TrainConfig, run_name: str) -> dict[str, Any]:
@@ -271,13 +255,7 @@ def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASK
     source = data_source(cfg, tcfg)  # one resolved profile: the run's data identity and its training data
     tcfg = with_data_identity(source, tcfg, procs.main)
     run_dir = checkpoint_dir(tcfg.profile, run_name)
-    finished = None
-    if procs.main:
-        move_aside_if_changed(run_dir, tcfg)
-        if (run_dir / "final.pt").is_file():
-            finished = (_finished_run(tcfg, run_name), read_log(run_dir / "log.csv"))
-    barrier()  # the folder has been moved (or not) before any rank goes on
-    finished = broadcast_object(finished)
+    finished = stored_run(run_dir, tcfg, procs.main)  # a run with other settings is moved aside first
     if finished is not None:
         return _model_of(finished[0]), finished[1]
     return train(tcfg, run_dir, progress=progress, profile=source)

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoints import atomic_torch_save, load_checkpoint, read_log, write_log  # noqa: F401 (blades uses them)
+from .checkpoints import load_checkpoint
 from ..runtime import broadcast_object, epoch_order
 from ..models import TASKS, check_tasks
-from ..results import build_dir, write_json_atomic
+from ..results import build_dir
 from .run_lock import RunLock
 from .run_settings import TRAIN_RULES, check_settings
 
@@ -260,38 +260,3 @@ def set_rng_states(ckpt: dict[str, Any]) -> None:
     name, keys, pos, has_gauss, cached = ckpt["numpy_rng"]
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     random.setstate((ckpt["python_rng"][0], tuple(ckpt["python_rng"][1]), ckpt["python_rng"][2]))
-
-
-#: What a resumable checkpoint (``last.pt``) holds besides the state dicts' contents.
-RESUME_KEYS = ("config", "model", "optimizer", "scheduler", "scaler", "step", "elapsed_seconds", "torch_rng",
-               "numpy_rng", "python_rng")
-
-
-def read_resume_point(run_dir: Path, tcfg: TrainConfig) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str]:
-    """``(checkpoint or None, log rows up to its step, error)`` of a run folder; ``error`` is non-empty when the
-    folder holds a run with other settings. Called on rank 0 only."""
-    ckpt_path, log_path = run_dir / "last.pt", run_dir / "log.csv"
-    if not ckpt_path.is_file():
-        return None, [], ""
-    ckpt = load_checkpoint(ckpt_path, RESUME_KEYS)
-    diff = config_difference(ckpt["config"], tcfg.to_json())
-    if diff:
-        return None, [], f"{run_dir} holds a run with other settings {diff}: use another run_name"
-    # rows logged after the checkpoint belong to steps that will be redone; a damaged log is moved aside
-    return ckpt, read_log(log_path, up_to_step=int(ckpt["step"])).to_dict("records"), ""
-
-
-def save_checkpoint(run_dir: Path, tcfg: TrainConfig, *, step: int, steps_per_epoch: int, total_steps: int,
-                    elapsed: float, rows: list[dict[str, Any]], states: dict[str, Any]) -> None:
-    """Write log, ``last.pt`` (``states``: model, optimiser, scheduler, scaler state dicts) and ``state.json``,
-    each atomically, and ``final.pt`` (the weights alone) once the run is finished."""
-    finished = step == total_steps
-    state = {"config": tcfg.to_json(), "step": step, "epoch": step // steps_per_epoch,
-             "step_in_epoch": step % steps_per_epoch, "steps_per_epoch": steps_per_epoch,
-             "total_steps": total_steps, "elapsed_seconds": elapsed, "finished": finished}
-    write_log(rows, run_dir / "log.csv")
-    atomic_torch_save({**state, **states, **rng_states()}, run_dir / "last.pt")
-    write_json_atomic(run_dir / "state.json", state)  # a human-readable mirror of the checkpoint's bookkeeping
-    if finished and not (run_dir / "final.pt").is_file():
-        atomic_torch_save({"config": tcfg.to_json(), "model": states["model"], "step": step,
-                           "elapsed_seconds": elapsed}, run_dir / "final.pt")
