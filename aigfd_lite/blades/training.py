@@ -16,12 +16,11 @@ lite network for a few epochs with a learned prompt table. CLI::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import pandas as pd
 import torch
@@ -31,11 +30,13 @@ from .bilevel import TaskWeights, bilevel_step
 from .tasks import LOSS_NAMES, task_losses  # noqa: F401 - part of this module's API
 from .joint_embedding import BladesNet, JointEmbeddingHeads, build_text_tower
 from ..runtime import choose_precision
-from ..train import (BLADES_RULES, EpochSampler, Job, RunConfigJSON, check_device_available, check_settings,
-                     checkpoint_dir, float_pair, hold_run_lock, load_checkpoint, parse_set_options, run_resumable,
-                     stored_run)
+from ..train import (BLADES_RULES, EpochSampler, Job, RunConfig, check_device_available, checkpoint_dir,
+                     hold_run_lock, load_checkpoint, parse_set_options, run_resumable, stored_run)
 
+#: BLADES' own values of the shared settings (:class:`aigfd_lite.train.RunConfig`), over the profile's: ``"*"`` for
+#: every profile, then per profile.
 BLADES_SETTINGS: dict[str, dict[str, Any]] = {
+    "*": dict(ranking_variant="code"),  # BLADES' code: Phi(2x); chapter 4 follows the profile's `thurstone`
     "full": dict(batch_size=48, input_size=224, epochs=20, lr=1e-5, outer_lr=3e-4, text_tower="clip",
                  checkpoint_every_steps=500),
     # lite: ~20 steps per run; outer lr raised so the weights can move at all in so few steps (chapter 7 says so)
@@ -45,55 +46,18 @@ BLADES_SETTINGS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class BladesConfig(RunConfigJSON):
-    """Every setting of one BLADES run; defaults are BLADES' (full)."""
+class BladesConfig(RunConfig):
+    """Every setting of one BLADES run: the shared ones (:class:`aigfd_lite.train.RunConfig`) and BLADES' own. Made
+    from a profile by :meth:`~aigfd_lite.train.RunConfig.from_profile`, which applies :data:`BLADES_SETTINGS`."""
 
-    profile: str = "full"
-    data_root: Optional[str] = None  # where the data is read from (not compared once data_id is set)
-    data_id: Optional[str] = None  # what the data is (aigfd_lite.train.runs.data_identity): set by fetch_or_train_blades
-    seed: int = 42
-    device: str = "auto"
-    init: str = "random"  # "chapter4" (lite: chapter 4's trained network), "random", "imagenet" or a checkpoint
-    backbone: str = "resnet50"
+    JOB: ClassVar[str] = "BLADES"
+    RULES: ClassVar[Mapping[str, Any]] = BLADES_RULES
+    JOB_SETTINGS: ClassVar[Mapping[str, Mapping[str, Any]]] = BLADES_SETTINGS
+
     bilevel: bool = True
-    input_size: int = 224
-    batch_size: int = 48
-    epochs: int = 20
-    lr: float = 1e-5
     outer_lr: float = 3e-4
-    weight_decay: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = 1e-6
     focal_gamma: float = 2.0
-    ranking_variant: str = "code"  # BLADES' code: Phi(2x); "paper": paper 1's Phi(x / sqrt 2)
     text_tower: str = "clip"
-    feature_dim: int = 768
-    num_workers: int = 8
-    max_train_items: Optional[int] = None
-    variants_per_kind: Optional[int] = None
-    real_fraction: float = 0.5
-    symmetric_resampling: bool = True
-    simulate_camera: bool = True
-    checkpoint_every_steps: int = 500
-    checkpoint_every_epochs: int = 1
-    stop_after_steps: Optional[int] = None  # test hook: SIGKILL after that many steps
-
-    def __post_init__(self) -> None:  # every field against its rule (aigfd_lite.train.run_settings): ValueError
-        check_settings(dataclasses.asdict(self), BLADES_RULES)
-
-    @classmethod
-    def from_profile(cls, cfg: Any, **overrides: Any) -> "BladesConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"unknown BLADES setting(s) {unknown}; known: {sorted(known)}")
-        values = {k: getattr(cfg, k) for k in known if hasattr(cfg, k)}
-        values.update(profile=cfg.name, backbone=getattr(cfg, "backbone", "resnet50"))
-        values.update(BLADES_SETTINGS.get(cfg.name, {}))
-        values.update(overrides)
-        values["betas"] = float_pair(values["betas"])
-        return cls(**values)
-
 
 
 def build_image_tower(cfg: Any, init: str = "random", feature_dim: int = 768, seed: int = 42) -> nn.Module:
@@ -132,7 +96,7 @@ def train_blades(bcfg: BladesConfig, run_dir: str | Path, dataset, model: Blades
     BLADES' bi-level one."""
     check_device_available(bcfg.device)
     with hold_run_lock(run_dir):
-        device = bcfg.resolved_device()
+        device = torch.device(bcfg.resolved_device())
         spe = len(dataset) // bcfg.batch_size
         if spe == 0:
             raise ValueError(f"{len(dataset)} training items cannot fill one batch of {bcfg.batch_size}")

@@ -13,16 +13,16 @@ Taught in chapter 4 (``book/04_pretraining.md``). Public API, used by chapters 5
   ``bootstrap_intervals(result)`` their face-level bootstrap intervals (both live in :mod:`aigfd_lite.pretext`).
 * Features for the detector: :func:`aigfd_lite.models.extract_features` (``input_size=cfg.input_size``).
 
-One flat, typed configuration (:class:`TrainConfig`, in :mod:`aigfd_lite.train.runs` with the checkpoint code; every value
-checked by :mod:`aigfd_lite.train.run_settings` when it is made); AdamW with the paper's learning rate and the published
+One flat, typed configuration (:class:`TrainConfig`, made from the profile in :mod:`aigfd_lite.train.run_config`; every
+value checked by :mod:`aigfd_lite.train.run_settings` when it is made); AdamW with the paper's learning rate and the published
 code's betas, eps and weight decay, and a per-step cosine schedule; loss = four all-pairs ranking losses +
 manipulation loss (Eq. 6), each term logged. On CUDA: bf16 autocast from compute capability 8.0, fp16 with a
 GradScaler below (:func:`aigfd_lite.runtime.distributed.choose_precision`); channels_last; pinned memory; worker processes. A
 step is :func:`train_step`; with ``accumulation_steps > 1`` (the full profile's ``"auto"``: the fewest that fit the
 GPU's memory, :mod:`aigfd_lite.train.gpu_memory`) it runs in micro-batches whose ranking pairs still span the whole batch
 (:mod:`aigfd_lite.train.accumulation`). A checkpoint (model, optimiser, scheduler, scaler, RNG states, step, data position)
-is written atomically every epoch (``checkpoint_every_epochs``) and every ``checkpoint_every_steps`` steps; rerunning
-resumes exactly, so killing the process loses at most the steps since the last checkpoint. One trainer at a time
+is written atomically every epoch (``checkpoint_every_epochs``) and every ``checkpoint_every_steps`` steps by the
+resumable loop BLADES shares (:mod:`aigfd_lite.train.resumable`); rerunning resumes exactly, so killing the process loses at most the steps since the last checkpoint. One trainer at a time
 holds a run folder (:mod:`aigfd_lite.train.run_lock`); a damaged checkpoint or log is reported, never overwritten
 (:mod:`aigfd_lite.train.checkpoints`). Under torchrun the same loop runs DistributedDataParallel
 (:mod:`aigfd_lite.runtime.distributed`): ``batch_size`` is the global batch, the ranking loss is formed over all of it, and
@@ -44,11 +44,11 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .accumulation import resolve_accumulation, two_pass_backward
+from .accumulation import two_pass_backward, with_resolved_accumulation
 from ..pretext import augmented
 from .checkpoints import load_checkpoint
 from ..runtime import training_loader
-from ..runtime import (Precision, barrier, broadcast_object, choose_precision, gather, init_from_env, prepare,
+from ..runtime import (Precision, barrier, choose_precision, gather, init_from_env, prepare,
                           shutdown)
 from ..losses import manipulation_loss, pairwise_ranking_loss, total_loss
 from ..models import TAGS, TASKS, ExifManipNet, build_model, prepare_batch
@@ -57,9 +57,9 @@ from .run_lock import RunInUseError, hold_run_lock
 from .step import HEADS, _at_least_float32, compute_losses  # noqa: F401 (compute_losses: re-exported)
 from .run_settings import check_device_available
 from .resumable import Job, run_resumable, stored_run
-from .runs import (RUNTIME_FIELDS, EpochSampler, TrainConfig, checkpoint_dir,  # noqa: F401 (re-exported)
-                   config_difference, data_identity, data_source, move_aside_if_changed, parse_set_options,
-                   with_data_identity)
+from .run_config import TrainConfig, parse_set_options
+from .runs import (RUNTIME_FIELDS, EpochSampler, checkpoint_dir,  # noqa: F401 (re-exported)
+                   config_difference, data_identity, data_source, move_aside_if_changed, with_data_identity)
 
 
 def global_batch_loss(net: torch.nn.Module, images: torch.Tensor, tags: torch.Tensor, labels: torch.Tensor,
@@ -82,7 +82,7 @@ def train_step(net: torch.nn.Module, images: torch.Tensor, tags: torch.Tensor, l
     over the whole batch (:func:`aigfd_lite.train.accumulation.two_pass_backward`)."""
     if not isinstance(tcfg.accumulation_steps, int):
         raise ValueError(f"accumulation_steps {tcfg.accumulation_steps!r} must be resolved to an integer first "
-                         "(aigfd_lite.train.accumulation.resolve_accumulation; train() does it)")
+                         "(aigfd_lite.train.accumulation.with_resolved_accumulation; train() does it)")
     optimizer.zero_grad(set_to_none=True)
     if tcfg.accumulation_steps == 1:
         loss, terms = global_batch_loss(net, images, tags, labels, tcfg, precision)
@@ -121,8 +121,7 @@ def _train_locked(tcfg: TrainConfig, run_dir: Path, dataset: torch.utils.data.Da
     if tcfg.batch_size % procs.world_size:
         raise ValueError(f"batch_size {tcfg.batch_size} (the global batch) must divide evenly over "
                          f"{procs.world_size} processes")
-    tcfg = dataclasses.replace(tcfg, accumulation_steps=broadcast_object(
-        resolve_accumulation(tcfg, device, procs.world_size) if procs.main else None))
+    tcfg = with_resolved_accumulation(tcfg, device, procs.world_size, procs.main)
     progress = progress and procs.main
     if dataset is None:
         dataset = _pretext_data(tcfg, profile, procs)
@@ -250,8 +249,7 @@ def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASK
     tcfg = TrainConfig.from_profile(cfg, tasks=tasks, **overrides)  # bad settings: ValueError, before any data
     check_device_available(tcfg.device)
     procs, device = init_from_env(tcfg.device)
-    if procs.main:  # "auto" is resolved for this GPU before comparing with a stored run
-        tcfg = dataclasses.replace(tcfg, accumulation_steps=resolve_accumulation(tcfg, device, procs.world_size))
+    tcfg = with_resolved_accumulation(tcfg, device, procs.world_size, procs.main)  # before comparing runs
     source = data_source(cfg, tcfg)  # one resolved profile: the run's data identity and its training data
     tcfg = with_data_identity(source, tcfg, procs.main)
     run_dir = checkpoint_dir(tcfg.profile, run_name)
