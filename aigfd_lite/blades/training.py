@@ -3,11 +3,12 @@
 ``fetch_or_train_blades(cfg, run_name="blades", bilevel=True) -> (model, log)`` loads a finished run or trains it
 (resuming a partial one). ``bilevel=False`` trains with equal weights (the lite comparison). Checkpoints (model,
 both optimisers, scheduler, task weights, RNG states, step) are written atomically every epoch and every
-``checkpoint_every_steps`` steps, with chapter 4's mechanics (:mod:`aigfd_lite.train`); a killed run resumes
-bit-exactly. Per step: the training batch is the next batch of one seeded iterator over the training items, the
+``checkpoint_every_steps`` steps by chapter 4's resumable loop (:func:`aigfd_lite.train.run_resumable`, given BLADES'
+step); a killed run resumes bit-exactly. Per step: the training batch is the next batch of one seeded iterator over the training items, the
 validation batch the next batch of a second iterator (another seed) over the same items (BLADES' choice).
 
-Settings (:data:`BLADES_SETTINGS`): full is BLADES' (batch 48, 224 px, 20 epochs, inner AdamW lr 1e-5 with a cosine
+Settings (:class:`BladesConfig`: chapter 4's shared settings and BLADES' own; BLADES' values in
+:data:`BLADES_SETTINGS`): full is BLADES' (batch 48, 224 px, 20 epochs, inner AdamW lr 1e-5 with a cosine
 schedule, outer Adam lr 3e-4, CLIP text tower, image tower from ``cfg.init``); lite fine-tunes chapter 4's trained
 lite network for a few epochs with a learned prompt table. CLI::
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Optional
@@ -128,7 +129,7 @@ def _blades_job(bcfg: BladesConfig, dataset, model: BladesNet, spe: int, device:
     def val_loss(net: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
         return losses_of(net, batch)[LOSS_NAMES.index("manipulation")]
 
-    def batches(step: int, stop_at: int):
+    def batches(step: int, stop_at: int) -> Iterator[tuple[list[torch.Tensor], list[torch.Tensor]]]:
         if step < stop_at and hasattr(dataset, "warm"):
             dataset.warm(progress=False)
         model.train()
@@ -144,7 +145,7 @@ def _blades_job(bcfg: BladesConfig, dataset, model: BladesNet, spe: int, device:
                 yield pair
                 step += 1
 
-    def step(pair) -> dict[str, Any]:
+    def step(pair: tuple[list[torch.Tensor], list[torch.Tensor]]) -> dict[str, Any]:
         train_batch = [t.to(device, non_blocking=True) for t in pair[0]]
         val_batch = [t.to(device, non_blocking=True) for t in pair[1]]
         out = bilevel_step(model, optimizer, weights, losses_of, train_batch, val_loss, val_batch)
@@ -162,8 +163,9 @@ def _blades_job(bcfg: BladesConfig, dataset, model: BladesNet, spe: int, device:
         for name, part in parts.items():
             part.load_state_dict(ckpt[name])
 
-    return Job(f"BLADES {bcfg.profile}", spe, total_steps, tuple(parts),
-               lambda: {name: part.state_dict() for name, part in parts.items()}, load_states, batches, step, row)
+    return Job(name=f"BLADES {bcfg.profile}", steps_per_epoch=spe, total_steps=total_steps,
+               state_names=tuple(parts), states=lambda: {name: part.state_dict() for name, part in parts.items()},
+               load_states=load_states, batches=batches, step=step, row=row)
 
 
 def load_blades(bcfg: BladesConfig, run_name: str = "blades") -> BladesNet:

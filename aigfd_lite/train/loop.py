@@ -209,8 +209,9 @@ def _pretraining_job(tcfg: TrainConfig, dataset: torch.utils.data.Dataset, model
         return {"step": step, "epoch": epoch + (step - epoch * steps_per_epoch) / steps_per_epoch, **values,
                 "images_per_s": tcfg.batch_size / seconds, "elapsed_seconds": elapsed}
 
-    job = Job(f"pretraining {tcfg.profile}", steps_per_epoch, total_steps, tuple(parts),
-              lambda: {name: part.state_dict() for name, part in parts.items()}, load_states, batches, step, row)
+    job = Job(name=f"pretraining {tcfg.profile}", steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+              state_names=tuple(parts), states=lambda: {name: part.state_dict() for name, part in parts.items()},
+              load_states=load_states, batches=batches, step=step, row=row)
     return job, module
 
 
