@@ -50,8 +50,7 @@ from .checkpoints import load_checkpoint
 from ..runtime import training_loader
 from ..runtime import (Precision, barrier, choose_precision, gather, init_from_env, prepare,
                           shutdown)
-from ..losses import manipulation_loss, pairwise_ranking_loss, total_loss
-from ..models import TAGS, TASKS, ExifManipNet, build_model, prepare_batch
+from ..models import TASKS, ExifManipNet, build_model, prepare_batch
 from ..pretext import bootstrap_intervals, evaluate_pretext  # noqa: F401 (re-exported: part of the public API)
 from .run_lock import RunInUseError, hold_run_lock
 from .step import HEADS, _at_least_float32, compute_losses  # noqa: F401 (compute_losses: re-exported)
