@@ -113,12 +113,11 @@ def confirm_training(cfg: Any, runs: Optional[Mapping[str, Mapping[str, Any]]] =
 
             run_cfg = BladesConfig.from_profile(cfg, bilevel=kwargs.pop("bilevel", True), **kwargs)
         elif kind == "pretraining":
-            from .train import resolve_accumulation
+            from .train import with_resolved_accumulation
 
             run_cfg = TrainConfig.from_profile(cfg, **kwargs)
             # "auto" resolved for this machine's device, as fetch_or_train does before comparing with a stored run
-            steps = resolve_accumulation(run_cfg, run_cfg.resolved_device(), 1)
-            run_cfg = dataclasses.replace(run_cfg, accumulation_steps=steps)
+            run_cfg = with_resolved_accumulation(run_cfg, run_cfg.resolved_device(), 1)
         else:
             raise ValueError(f"kind must be 'pretraining' or 'blades', got {kind!r}")
         known = identities.get(run_cfg.data_root)  # one identity per data folder, however many runs

@@ -21,13 +21,26 @@ from typing import Any, Optional
 from .specs import Bool, Choice, Dict, Float, Folder, Int, OrNone, ProfileError, Tuple, parse_mapping
 
 
+class DeviceSetting:
+    """What a ``device`` setting names, read one way for :class:`Profile` and every run configuration
+    (:class:`aigfd_lite.train.RunConfig`)."""
+
+    def resolved_device(self) -> str:
+        """``"cuda"`` for ``device="auto"`` when a CUDA GPU is available, else ``"cpu"``; any other value as given."""
+        if self.device != "auto":
+            return self.device
+        import torch  # here, not at the top: resolving a profile must not wait for torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 @dataclass(frozen=True)
-class Profile:
+class Profile(DeviceSetting):
     """All settings derived from a profile name. Fields are grouped by the chapter that uses them."""
 
     name: str
     seed: int = 42
-    device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda when available)
+    device: str = "auto"  # "cpu", "cuda" or "auto" (cuda when available); lite: "cpu"
     # Where the paper's data lives (full profile). Lite data comes from the fetch cache instead.
     data_root: Optional[str] = None
     cache_dir: Optional[str] = None  # None: $AIGFD_CACHE or ~/.cache/aigfd_lite
@@ -93,12 +106,6 @@ class Profile:
         root = self.cache_dir or os.environ.get("AIGFD_CACHE") or Path.home() / ".cache" / "aigfd_lite"
         return Path(root).expanduser()
 
-    def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 #: The profile table. ``full`` follows the paper where it states a setting and the published code where it does not

@@ -55,7 +55,8 @@ exec(FIXTURE)
 
 def tiny_config(**kw) -> BladesConfig:
     values = dict(profile="lite", device="cpu", batch_size=6, epochs=3, lr=1e-2, outer_lr=1e-2, num_workers=0,
-                  input_size=16, feature_dim=16, checkpoint_every_steps=5, text_tower="learned")
+                  input_size=16, feature_dim=16, checkpoint_every_steps=5, text_tower="learned",
+                  ranking_variant="code")
     values.update(kw)
     return BladesConfig(**values)
 

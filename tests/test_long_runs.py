@@ -15,7 +15,7 @@ def test_estimate_scales_with_faces_epochs_and_pixels():
     assert estimate_gpu_minutes(200_000, full) == pytest.approx(781 * 256 * 20 / 250 / 60)
     assert estimate_gpu_minutes(200_000, TrainConfig(input_size=112)) == pytest.approx(
         estimate_gpu_minutes(200_000, full) / 4)
-    bilevel = BladesConfig()
+    bilevel = BladesConfig.from_profile(resolve("full"))  # BLADES' batch 48, 20 epochs
     assert estimate_gpu_minutes(48_000, bilevel) == pytest.approx(1000 * 48 * 20 * 2 / 250 / 60)
 
 

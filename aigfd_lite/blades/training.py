@@ -3,11 +3,12 @@
 ``fetch_or_train_blades(cfg, run_name="blades", bilevel=True) -> (model, log)`` loads a finished run or trains it
 (resuming a partial one). ``bilevel=False`` trains with equal weights (the lite comparison). Checkpoints (model,
 both optimisers, scheduler, task weights, RNG states, step) are written atomically every epoch and every
-``checkpoint_every_steps`` steps, with chapter 4's mechanics (:mod:`aigfd_lite.train`); a killed run resumes
-bit-exactly. Per step: the training batch is the next batch of one seeded iterator over the training items, the
+``checkpoint_every_steps`` steps by chapter 4's resumable loop (:func:`aigfd_lite.train.run_resumable`, given BLADES'
+step); a killed run resumes bit-exactly. Per step: the training batch is the next batch of one seeded iterator over the training items, the
 validation batch the next batch of a second iterator (another seed) over the same items (BLADES' choice).
 
-Settings (:data:`BLADES_SETTINGS`): full is BLADES' (batch 48, 224 px, 20 epochs, inner AdamW lr 1e-5 with a cosine
+Settings (:class:`BladesConfig`: chapter 4's shared settings and BLADES' own; BLADES' values in
+:data:`BLADES_SETTINGS`): full is BLADES' (batch 48, 224 px, 20 epochs, inner AdamW lr 1e-5 with a cosine
 schedule, outer Adam lr 3e-4, CLIP text tower, image tower from ``cfg.init``); lite fine-tunes chapter 4's trained
 lite network for a few epochs with a learned prompt table. CLI::
 
@@ -16,15 +17,11 @@ lite network for a few epochs with a learned prompt table. CLI::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
-import signal
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import pandas as pd
 import torch
@@ -34,14 +31,13 @@ from .bilevel import TaskWeights, bilevel_step
 from .tasks import LOSS_NAMES, task_losses  # noqa: F401 - part of this module's API
 from .joint_embedding import BladesNet, JointEmbeddingHeads, build_text_tower
 from ..runtime import choose_precision
-from ..train import atomic_torch_save, load_checkpoint, read_log, write_log
-from ..train import hold_run_lock
-from ..train import BLADES_RULES, check_device_available, check_settings
-from ..train import (EpochSampler, RunConfigJSON, config_difference, float_pair, move_aside_if_changed,
-                   parse_set_options, rng_states, set_rng_states)
-from ..train import checkpoint_dir
+from ..train import (BLADES_RULES, EpochSampler, Job, RunConfig, check_device_available, checkpoint_dir,
+                     hold_run_lock, load_checkpoint, parse_set_options, run_resumable, stored_run)
 
+#: BLADES' own values of the shared settings (:class:`aigfd_lite.train.RunConfig`), over the profile's: ``"*"`` for
+#: every profile, then per profile.
 BLADES_SETTINGS: dict[str, dict[str, Any]] = {
+    "*": dict(ranking_variant="code"),  # BLADES' code: Phi(2x); chapter 4 follows the profile's `thurstone`
     "full": dict(batch_size=48, input_size=224, epochs=20, lr=1e-5, outer_lr=3e-4, text_tower="clip",
                  checkpoint_every_steps=500),
     # lite: ~20 steps per run; outer lr raised so the weights can move at all in so few steps (chapter 7 says so)
@@ -51,55 +47,18 @@ BLADES_SETTINGS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class BladesConfig(RunConfigJSON):
-    """Every setting of one BLADES run; defaults are BLADES' (full)."""
+class BladesConfig(RunConfig):
+    """Every setting of one BLADES run: the shared ones (:class:`aigfd_lite.train.RunConfig`) and BLADES' own. Made
+    from a profile by :meth:`~aigfd_lite.train.RunConfig.from_profile`, which applies :data:`BLADES_SETTINGS`."""
 
-    profile: str = "full"
-    data_root: Optional[str] = None  # where the data is read from (not compared once data_id is set)
-    data_id: Optional[str] = None  # what the data is (aigfd_lite.train.runs.data_identity): set by fetch_or_train_blades
-    seed: int = 42
-    device: str = "auto"
-    init: str = "random"  # "chapter4" (lite: chapter 4's trained network), "random", "imagenet" or a checkpoint
-    backbone: str = "resnet50"
+    JOB: ClassVar[str] = "BLADES"
+    RULES: ClassVar[Mapping[str, Any]] = BLADES_RULES
+    JOB_SETTINGS: ClassVar[Mapping[str, Mapping[str, Any]]] = BLADES_SETTINGS
+
     bilevel: bool = True
-    input_size: int = 224
-    batch_size: int = 48
-    epochs: int = 20
-    lr: float = 1e-5
     outer_lr: float = 3e-4
-    weight_decay: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = 1e-6
     focal_gamma: float = 2.0
-    ranking_variant: str = "code"  # BLADES' code: Phi(2x); "paper": paper 1's Phi(x / sqrt 2)
     text_tower: str = "clip"
-    feature_dim: int = 768
-    num_workers: int = 8
-    max_train_items: Optional[int] = None
-    variants_per_kind: Optional[int] = None
-    real_fraction: float = 0.5
-    symmetric_resampling: bool = True
-    simulate_camera: bool = True
-    checkpoint_every_steps: int = 500
-    checkpoint_every_epochs: int = 1
-    stop_after_steps: Optional[int] = None  # test hook: SIGKILL after that many steps
-
-    def __post_init__(self) -> None:  # every field against its rule (aigfd_lite.train.run_settings): ValueError
-        check_settings(dataclasses.asdict(self), BLADES_RULES)
-
-    @classmethod
-    def from_profile(cls, cfg: Any, **overrides: Any) -> "BladesConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"unknown BLADES setting(s) {unknown}; known: {sorted(known)}")
-        values = {k: getattr(cfg, k) for k in known if hasattr(cfg, k)}
-        values.update(profile=cfg.name, backbone=getattr(cfg, "backbone", "resnet50"))
-        values.update(BLADES_SETTINGS.get(cfg.name, {}))
-        values.update(overrides)
-        values["betas"] = float_pair(values["betas"])
-        return cls(**values)
-
 
 
 def build_image_tower(cfg: Any, init: str = "random", feature_dim: int = 768, seed: int = 42) -> nn.Module:
@@ -134,51 +93,32 @@ def _batches(dataset, order: list[int], start: int, bcfg: BladesConfig, cuda: bo
 def train_blades(bcfg: BladesConfig, run_dir: str | Path, dataset, model: BladesNet,
                  progress: bool = True) -> tuple[BladesNet, pd.DataFrame]:
     """Train (or resume) into ``run_dir``, holding its lock (:mod:`aigfd_lite.train.run_lock`); returns the model (eval,
-    CPU) and the per-step log."""
+    CPU) and the per-step log. The loop is chapter 4's (:func:`aigfd_lite.train.run_resumable`); the step is
+    BLADES' bi-level one."""
     check_device_available(bcfg.device)
     with hold_run_lock(run_dir):
-        return _train_blades_locked(bcfg, Path(run_dir), dataset, model, progress)
+        device = torch.device(bcfg.resolved_device())
+        spe = len(dataset) // bcfg.batch_size
+        if spe == 0:
+            raise ValueError(f"{len(dataset)} training items cannot fill one batch of {bcfg.batch_size}")
+        model.to(device)
+        rows = run_resumable(_blades_job(bcfg, dataset, model, spe, device), bcfg, Path(run_dir),
+                             progress=progress)
+    return model.cpu().eval(), pd.DataFrame(rows)
 
 
-def _train_blades_locked(bcfg: BladesConfig, run_dir: Path, dataset, model: BladesNet,
-                         progress: bool) -> tuple[BladesNet, pd.DataFrame]:
-    device = bcfg.resolved_device()
-    cuda = device.type == "cuda"
-    spe = len(dataset) // bcfg.batch_size
-    if spe == 0:
-        raise ValueError(f"{len(dataset)} training items cannot fill one batch of {bcfg.batch_size}")
+def _blades_job(bcfg: BladesConfig, dataset, model: BladesNet, spe: int, device: torch.device) -> Job:
+    """BLADES' part of the resumable loop: the inner optimiser and scheduler, the task weights (the outer problem),
+    a training and a validation batch per step, :func:`aigfd_lite.blades.bilevel.bilevel_step`."""
     total_steps = spe * bcfg.epochs
-    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=bcfg.lr, betas=bcfg.betas, eps=bcfg.eps,
                                   weight_decay=bcfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     weights = TaskWeights(LOSS_NAMES, lr=bcfg.outer_lr) if bcfg.bilevel else None
     precision = choose_precision(device)
-    ckpt_path, log_path = run_dir / "last.pt", run_dir / "log.csv"
-    step, rows, elapsed = 0, [], 0.0
-    if ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path, ("config", "model", "optimizer", "scheduler", "step", "elapsed_seconds",
-                                           "torch_rng", "numpy_rng", "python_rng"))
-        diff = config_difference(ckpt["config"], bcfg.to_json())
-        if diff:
-            raise ValueError(f"{run_dir} holds a run with other settings {diff}: use another run_name")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if weights is not None:
-            weights.load_state_dict(ckpt["weights"])
-            weights.optimizer.load_state_dict(ckpt["weights_optimizer"])
-        set_rng_states(ckpt)
-        step, elapsed = int(ckpt["step"]), float(ckpt["elapsed_seconds"])
-        rows = read_log(log_path, up_to_step=step).to_dict("records")  # a damaged log is moved aside
-
-    def save() -> None:
-        write_log(rows, log_path)
-        extra = {} if weights is None else {"weights": weights.state_dict(),
-                                            "weights_optimizer": weights.optimizer.state_dict()}
-        atomic_torch_save({"config": bcfg.to_json(), "step": step, "elapsed_seconds": elapsed,
-                           "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                           "scheduler": scheduler.state_dict(), **rng_states(), **extra}, ckpt_path)
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
+    if weights is not None:
+        parts.update(weights=weights, weights_optimizer=weights.optimizer)
 
     def losses_of(net: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
         # bf16 autocast from compute capability 8.0 only; below it fp32, since the bi-level step has no GradScaler
@@ -189,46 +129,43 @@ def _train_blades_locked(bcfg: BladesConfig, run_dir: Path, dataset, model: Blad
     def val_loss(net: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
         return losses_of(net, batch)[LOSS_NAMES.index("manipulation")]
 
-    if step < total_steps and hasattr(dataset, "warm"):
-        dataset.warm(progress=False)
-    from ..runtime import progress_bar as tqdm
-
-    steps_here = 0
-    model.train()
-    with tqdm(total=total_steps, initial=step, desc=f"BLADES {bcfg.profile}", unit="step", disable=not progress,
-              mininterval=10) as bar:
-        while step < total_steps:
+    def batches(step: int, stop_at: int) -> Iterator[tuple[list[torch.Tensor], list[torch.Tensor]]]:
+        if step < stop_at and hasattr(dataset, "warm"):
+            dataset.warm(progress=False)
+        model.train()
+        cuda = device.type == "cuda"
+        while step < stop_at:  # per epoch: the training batches and, from another order, the validation batches
             epoch, in_epoch = divmod(step, spe)
             if hasattr(dataset, "set_epoch"):
                 dataset.set_epoch(epoch)
             train_it = _batches(dataset, EpochSampler(len(dataset), bcfg.seed, epoch).order, in_epoch, bcfg, cuda)
             val_it = _batches(dataset, EpochSampler(len(dataset), bcfg.seed + 7919, epoch).order, in_epoch, bcfg,
                               cuda)
-            for train_batch, val_batch in zip(train_it, val_it):
-                tick = time.perf_counter()
-                train_batch = [t.to(device, non_blocking=True) for t in train_batch]
-                val_batch = [t.to(device, non_blocking=True) for t in val_batch]
-                out = bilevel_step(model, optimizer, weights, losses_of, train_batch, val_loss, val_batch)
-                scheduler.step()
-                step, steps_here = step + 1, steps_here + 1
-                elapsed += time.perf_counter() - tick
-                lam = weights.as_dict() if weights is not None else dict.fromkeys(LOSS_NAMES, 1.0)
-                rows.append({"step": step, "epoch": step / spe, "lr": optimizer.param_groups[0]["lr"],
-                             "loss": out["total"], "val_loss": out.get("val_loss", float("nan")),
-                             **{f"loss_{n}": float(v) for n, v in zip(LOSS_NAMES, out["losses"])},
-                             **{f"lambda_{n}": v for n, v in lam.items()}, "elapsed_seconds": elapsed})
-                bar.update(1)
-                end_of_epoch = step % spe == 0 and (step // spe) % bcfg.checkpoint_every_epochs == 0
-                if end_of_epoch or step % bcfg.checkpoint_every_steps == 0 or step == total_steps:
-                    save()
-                if bcfg.stop_after_steps is not None and steps_here >= bcfg.stop_after_steps:
-                    os.kill(os.getpid(), signal.SIGKILL)  # a crash: nothing after the last checkpoint survives
-                if step >= total_steps:
-                    break
-    if not (run_dir / "final.pt").is_file():
-        atomic_torch_save({"config": bcfg.to_json(), "model": model.state_dict(), "step": step,
-                           "elapsed_seconds": elapsed}, run_dir / "final.pt")
-    return model.cpu().eval(), pd.DataFrame(rows)
+            for pair in zip(train_it, val_it):
+                yield pair
+                step += 1
+
+    def step(pair: tuple[list[torch.Tensor], list[torch.Tensor]]) -> dict[str, Any]:
+        train_batch = [t.to(device, non_blocking=True) for t in pair[0]]
+        val_batch = [t.to(device, non_blocking=True) for t in pair[1]]
+        out = bilevel_step(model, optimizer, weights, losses_of, train_batch, val_loss, val_batch)
+        scheduler.step()
+        lam = weights.as_dict() if weights is not None else dict.fromkeys(LOSS_NAMES, 1.0)
+        return {"lr": optimizer.param_groups[0]["lr"], "loss": out["total"],
+                "val_loss": out.get("val_loss", float("nan")),
+                **{f"loss_{n}": float(v) for n, v in zip(LOSS_NAMES, out["losses"])},
+                **{f"lambda_{n}": v for n, v in lam.items()}}
+
+    def row(step: int, values: dict[str, Any], seconds: float, elapsed: float) -> dict[str, Any]:
+        return {"step": step, "epoch": step / spe, **values, "elapsed_seconds": elapsed}
+
+    def load_states(ckpt: dict[str, Any]) -> None:
+        for name, part in parts.items():
+            part.load_state_dict(ckpt[name])
+
+    return Job(name=f"BLADES {bcfg.profile}", steps_per_epoch=spe, total_steps=total_steps,
+               state_names=tuple(parts), states=lambda: {name: part.state_dict() for name, part in parts.items()},
+               load_states=load_states, batches=batches, step=step, row=row)
 
 
 def load_blades(bcfg: BladesConfig, run_name: str = "blades") -> BladesNet:
@@ -237,7 +174,10 @@ def load_blades(bcfg: BladesConfig, run_name: str = "blades") -> BladesNet:
     if not final.is_file():
         raise FileNotFoundError(f"no finished BLADES run at {final}: train it with fetch_or_train_blades(cfg, "
                                 f"{run_name!r}) or `python -m aigfd_lite.blades --profile {bcfg.profile}`")
-    ckpt = load_checkpoint(final)
+    return _model_of(bcfg, load_checkpoint(final))
+
+
+def _model_of(bcfg: BladesConfig, ckpt: dict[str, Any]) -> BladesNet:
     tower = build_image_tower(bcfg, "random", bcfg.feature_dim, bcfg.seed)  # the architecture; weights below
     model = build_blades_model(tower, bcfg.text_tower, bcfg.feature_dim, bcfg.seed, state=ckpt["model"])
     model.load_state_dict(ckpt["model"])
@@ -249,7 +189,8 @@ def fetch_or_train_blades(cfg: Any, run_name: str = "blades", bilevel: bool = Tr
     """Load a profile's finished BLADES run with the same settings, else train it (resuming a partial run).
 
     The data is compared by its identity (:func:`aigfd_lite.train.runs.data_identity`), not by the spelling of its path.
-    A run with other settings is moved aside to ``<run_name>.stale-<time>``, never deleted.
+    A run with other settings is moved aside to ``<run_name>.stale-<time>``, never deleted
+    (:func:`aigfd_lite.train.stored_run`, as chapter 4's :func:`~aigfd_lite.train.fetch_or_train` does).
     """
     from ..train import with_data_identity
 
@@ -257,9 +198,9 @@ def fetch_or_train_blades(cfg: Any, run_name: str = "blades", bilevel: bool = Tr
     check_device_available(bcfg.device)
     bcfg = with_data_identity(cfg, bcfg)
     run_dir = checkpoint_dir(bcfg.profile, run_name)
-    move_aside_if_changed(run_dir, bcfg)
-    if (run_dir / "final.pt").is_file():
-        return load_blades(bcfg, run_name), read_log(run_dir / "log.csv")
+    finished = stored_run(run_dir, bcfg)
+    if finished is not None:
+        return _model_of(bcfg, finished[0]), finished[1]
     if dataset is None:
         from .data import build_blades_dataset
 

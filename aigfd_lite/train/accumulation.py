@@ -23,13 +23,14 @@ costs one extra forward per step. Memory: one micro-batch's activations at a tim
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..runtime import Precision, gather
+from ..runtime import Precision, broadcast_object, gather
 from .step import HEADS, _at_least_float32, compute_losses
 
 
@@ -114,3 +115,11 @@ def resolve_accumulation(tcfg: Any, device: torch.device, world_size: int, gpu_b
         if fits(estimate, per_rank // steps, gpu_bytes):
             return steps
     raise ValueError(f"not even one image per forward fits {gpu_bytes / 2 ** 30:.1f} GiB")
+
+
+def with_resolved_accumulation(tcfg: Any, device: torch.device | str, world_size: int, main: bool = True) -> Any:
+    """``tcfg`` with its ``accumulation_steps`` resolved (:func:`resolve_accumulation`) on the main process and sent
+    to the others: the one place ``"auto"`` becomes a number, before a run is compared with a stored one
+    (:func:`aigfd_lite.train.fetch_or_train`, :func:`aigfd_lite.long_runs.confirm_training`) and when it trains."""
+    steps = resolve_accumulation(tcfg, torch.device(device), world_size) if main else None
+    return dataclasses.replace(tcfg, accumulation_steps=broadcast_object(steps))

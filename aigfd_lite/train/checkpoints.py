@@ -1,7 +1,7 @@
 """A run folder's files, written so that no crash, second process or damaged file loses work silently.
 
-Taught in chapter 4 (``book/04_pretraining.md``, checkpoints); used by :mod:`aigfd_lite.train.runs` (pretraining) and
-:mod:`aigfd_lite.blades`:
+Taught in chapter 4 (``book/04_pretraining.md``, checkpoints); used by the resumable loop of pretraining and BLADES
+(:mod:`aigfd_lite.train.resumable`):
 
 * :func:`atomic_torch_save` and :func:`write_log` write a temporary file of a name unique to the call (``tempfile``
   in the same folder) and rename it over the target: a reader sees the old file or the new one, never half of one,

@@ -122,7 +122,7 @@ def measure_step(model: torch.nn.Module, batch: int, input_size: int, device: st
 
 def estimate_training_memory(tcfg: Any, batches: tuple[int, ...] = (1, 2), device: str | torch.device = "cpu",
                              model: torch.nn.Module | None = None) -> dict[str, Any]:
-    """The GPU memory of one training step of ``tcfg`` (a :class:`~aigfd_lite.train.runs.TrainConfig`) as a line in the
+    """The GPU memory of one training step of ``tcfg`` (a :class:`~aigfd_lite.train.TrainConfig`) as a line in the
     micro-batch size: ``per_image_bytes`` and ``fixed_bytes`` (see the module docstring for what each holds),
     the raw ``measurements`` and, with three or more batch sizes, ``linearity`` (the largest relative deviation of
     a measured peak from the fitted line). ``model`` defaults to the config's network, randomly initialised."""

@@ -13,16 +13,16 @@ Taught in chapter 4 (``book/04_pretraining.md``). Public API, used by chapters 5
   ``bootstrap_intervals(result)`` their face-level bootstrap intervals (both live in :mod:`aigfd_lite.pretext`).
 * Features for the detector: :func:`aigfd_lite.models.extract_features` (``input_size=cfg.input_size``).
 
-One flat, typed configuration (:class:`TrainConfig`, in :mod:`aigfd_lite.train.runs` with the checkpoint code; every value
-checked by :mod:`aigfd_lite.train.run_settings` when it is made); AdamW with the paper's learning rate and the published
+One flat, typed configuration (:class:`TrainConfig`, made from the profile in :mod:`aigfd_lite.train.run_config`; every
+value checked by :mod:`aigfd_lite.train.run_settings` when it is made); AdamW with the paper's learning rate and the published
 code's betas, eps and weight decay, and a per-step cosine schedule; loss = four all-pairs ranking losses +
 manipulation loss (Eq. 6), each term logged. On CUDA: bf16 autocast from compute capability 8.0, fp16 with a
 GradScaler below (:func:`aigfd_lite.runtime.distributed.choose_precision`); channels_last; pinned memory; worker processes. A
 step is :func:`train_step`; with ``accumulation_steps > 1`` (the full profile's ``"auto"``: the fewest that fit the
 GPU's memory, :mod:`aigfd_lite.train.gpu_memory`) it runs in micro-batches whose ranking pairs still span the whole batch
 (:mod:`aigfd_lite.train.accumulation`). A checkpoint (model, optimiser, scheduler, scaler, RNG states, step, data position)
-is written atomically every epoch (``checkpoint_every_epochs``) and every ``checkpoint_every_steps`` steps; rerunning
-resumes exactly, so killing the process loses at most the steps since the last checkpoint. One trainer at a time
+is written atomically every epoch (``checkpoint_every_epochs``) and every ``checkpoint_every_steps`` steps by the
+resumable loop BLADES shares (:mod:`aigfd_lite.train.resumable`); rerunning resumes exactly, so killing the process loses at most the steps since the last checkpoint. One trainer at a time
 holds a run folder (:mod:`aigfd_lite.train.run_lock`); a damaged checkpoint or log is reported, never overwritten
 (:mod:`aigfd_lite.train.checkpoints`). Under torchrun the same loop runs DistributedDataParallel
 (:mod:`aigfd_lite.runtime.distributed`): ``batch_size`` is the global batch, the ranking loss is formed over all of it, and
@@ -37,30 +37,28 @@ import argparse
 import dataclasses
 import json
 import os
-import signal
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
-from .accumulation import resolve_accumulation, two_pass_backward
+from .accumulation import two_pass_backward, with_resolved_accumulation
 from ..pretext import augmented
-from .checkpoints import load_checkpoint, read_log
+from .checkpoints import load_checkpoint
 from ..runtime import training_loader
-from ..runtime import (Precision, barrier, broadcast_object, choose_precision, gather, init_from_env, prepare,
+from ..runtime import (Precision, barrier, choose_precision, gather, init_from_env, prepare,
                           shutdown)
-from ..losses import manipulation_loss, pairwise_ranking_loss, total_loss
-from ..models import TAGS, TASKS, ExifManipNet, build_model, prepare_batch
+from ..models import TASKS, ExifManipNet, build_model, prepare_batch
 from ..pretext import bootstrap_intervals, evaluate_pretext  # noqa: F401 (re-exported: part of the public API)
 from .run_lock import RunInUseError, hold_run_lock
 from .step import HEADS, _at_least_float32, compute_losses  # noqa: F401 (compute_losses: re-exported)
 from .run_settings import check_device_available
-from .runs import (RUNTIME_FIELDS, EpochSampler, TrainConfig, checkpoint_dir,  # noqa: F401 (re-exported)
-                   config_difference, data_identity, data_source, move_aside_if_changed, parse_set_options,
-                   read_resume_point, save_checkpoint, set_rng_states, with_data_identity)
+from .resumable import Job, run_resumable, stored_run
+from .run_config import TrainConfig, parse_set_options
+from .runs import (RUNTIME_FIELDS, EpochSampler, checkpoint_dir,  # noqa: F401 (re-exported)
+                   config_difference, data_identity, data_source, move_aside_if_changed, with_data_identity)
 
 
 def global_batch_loss(net: torch.nn.Module, images: torch.Tensor, tags: torch.Tensor, labels: torch.Tensor,
@@ -83,7 +81,7 @@ def train_step(net: torch.nn.Module, images: torch.Tensor, tags: torch.Tensor, l
     over the whole batch (:func:`aigfd_lite.train.accumulation.two_pass_backward`)."""
     if not isinstance(tcfg.accumulation_steps, int):
         raise ValueError(f"accumulation_steps {tcfg.accumulation_steps!r} must be resolved to an integer first "
-                         "(aigfd_lite.train.accumulation.resolve_accumulation; train() does it)")
+                         "(aigfd_lite.train.accumulation.with_resolved_accumulation; train() does it)")
     optimizer.zero_grad(set_to_none=True)
     if tcfg.accumulation_steps == 1:
         loss, terms = global_batch_loss(net, images, tags, labels, tcfg, precision)
@@ -122,29 +120,47 @@ def _train_locked(tcfg: TrainConfig, run_dir: Path, dataset: torch.utils.data.Da
     if tcfg.batch_size % procs.world_size:
         raise ValueError(f"batch_size {tcfg.batch_size} (the global batch) must divide evenly over "
                          f"{procs.world_size} processes")
-    tcfg = dataclasses.replace(tcfg, accumulation_steps=broadcast_object(
-        resolve_accumulation(tcfg, device, procs.world_size) if procs.main else None))
+    tcfg = with_resolved_accumulation(tcfg, device, procs.world_size, procs.main)
     progress = progress and procs.main
-    if dataset is None:  # each node's first process builds (and caches) the data before the others read it
-        from ..pretext import build_pretext_dataset
-
-        source = data_source(profile, tcfg)  # what the data is built from is what its identity names
-        if str(tcfg.data_id or "").startswith("lite-corpus:") and data_identity(source) != tcfg.data_id:
-            raise ValueError(f"run data_id {tcfg.data_id!r} names another corpus than profile {source.name!r}'s "
-                             f"settings build ({data_identity(source)!r}): pass the profile it was computed from")
-        if procs.local_rank != 0:
-            barrier()
-        dataset = build_pretext_dataset(tcfg, "train", profile=source)
-        if procs.local_rank == 0:
-            barrier()
+    if dataset is None:
+        dataset = _pretext_data(tcfg, profile, procs)
     dataset = augmented(dataset, tcfg.augment, tcfg.seed)  # unchanged when augment is None (the paper)
     if model is None:
         model = build_model(tcfg.init, tcfg.feature_dim, tcfg.tasks, seed=tcfg.seed, backbone=tcfg.backbone)
     steps_per_epoch = len(dataset) // tcfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{len(dataset)} training items cannot fill one batch of {tcfg.batch_size}")
+    job, module = _pretraining_job(tcfg, dataset, model, steps_per_epoch, device, procs, progress)
+    stop_at = job.total_steps if tcfg.max_steps is None else min(job.total_steps, tcfg.max_steps)
+    rows = run_resumable(job, tcfg, run_dir, stop_at=stop_at, main=procs.main, progress=progress)
+    if module is not model:
+        model.load_state_dict(module.state_dict())
+    return model.cpu().eval(), pd.DataFrame(rows)
+
+
+def _pretext_data(tcfg: TrainConfig, profile: Any, procs: Any) -> torch.utils.data.Dataset:
+    """The run's training items, built from the profile its ``data_id`` names; each node's first process builds
+    (and caches) them before the others read them."""
+    from ..pretext import build_pretext_dataset
+
+    source = data_source(profile, tcfg)  # what the data is built from is what its identity names
+    if str(tcfg.data_id or "").startswith("lite-corpus:") and data_identity(source) != tcfg.data_id:
+        raise ValueError(f"run data_id {tcfg.data_id!r} names another corpus than profile {source.name!r}'s "
+                         f"settings build ({data_identity(source)!r}): pass the profile it was computed from")
+    if procs.local_rank != 0:
+        barrier()
+    dataset = build_pretext_dataset(tcfg, "train", profile=source)
+    if procs.local_rank == 0:
+        barrier()
+    return dataset
+
+
+def _pretraining_job(tcfg: TrainConfig, dataset: torch.utils.data.Dataset, model: ExifManipNet,
+                     steps_per_epoch: int, device: torch.device, procs: Any,
+                     progress: bool) -> tuple[Job, torch.nn.Module]:
+    """Chapter 4's part of the resumable loop (:class:`aigfd_lite.train.resumable.Job`): the optimiser, scheduler
+    and scaler, the loader from a step on, :func:`train_step`; and the module that holds the trained weights."""
     total_steps = steps_per_epoch * tcfg.epochs
-    stop_at = total_steps if tcfg.max_steps is None else min(total_steps, tcfg.max_steps)
     cuda = device.type == "cuda"
     precision = choose_precision(device, tcfg.amp)
     channels_last = cuda or tcfg.backbone == "mobilenet_v2"  # depthwise convs: ~1.5x faster on CPU too
@@ -158,77 +174,44 @@ def _train_locked(tcfg: TrainConfig, run_dir: Path, dataset: torch.utils.data.Da
                                   weight_decay=tcfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     scaler = torch.amp.GradScaler("cuda", enabled=precision.grad_scaler)
+    parts = {"model": module, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
 
-    # rank 0 reads the run folder; every rank gets what it read (no shared filesystem needed)
-    ckpt, rows, error = broadcast_object(read_resume_point(run_dir, tcfg) if procs.main else None)
-    if error:
-        raise ValueError(error)
-    step, elapsed = 0, 0.0
-    if ckpt is not None:  # resume exactly where the last checkpoint left off
-        module.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        set_rng_states(ckpt)
-        step, elapsed = int(ckpt["step"]), float(ckpt["elapsed_seconds"])
+    def load_states(ckpt: dict[str, Any]) -> None:
+        for name, part in parts.items():
+            part.load_state_dict(ckpt[name])
         before = int(ckpt["config"].get("world_size", 1))
         if procs.main and before != procs.world_size:
             print(f"resuming a run of {before} process(es) with {procs.world_size}: same global batch"
                   + ("; BatchNorm statistics now per rank of another size" if tcfg.batchnorm == "local" else ""))
 
-    def save() -> None:
-        if procs.main:
-            save_checkpoint(run_dir, tcfg, step=step, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
-                            elapsed=elapsed, rows=rows, states={
-                                "model": module.state_dict(), "optimizer": optimizer.state_dict(),
-                                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict()})
+    def batches(step: int, stop_at: int) -> Iterator[Sequence[torch.Tensor]]:
+        if step < stop_at and hasattr(dataset, "warm"):  # camera renderings (and pool) once, before workers fork
+            dataset.warm(progress=progress)
+        net.train()
+        # one loader for the rest of the run: its workers start once (aigfd_lite.runtime.data_loader)
+        yield from training_loader(dataset, batch_size=tcfg.batch_size, seed=tcfg.seed, start=step, stop=stop_at,
+                                   num_workers=tcfg.num_workers, cuda=cuda, rank=procs.rank,
+                                   world_size=procs.world_size,
+                                   local_processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
-    if step < stop_at and hasattr(dataset, "warm"):  # camera renderings (and pool) once, before workers fork
-        dataset.warm(progress=progress)
+    def step(batch: Sequence[torch.Tensor]) -> dict[str, Any]:
+        images, tags, labels, _kinds = batch
+        # uint8 to the device, normalised there (models.prepare_batch), lite and full alike
+        images = prepare_batch(images, device, tcfg.input_size, channels_last)
+        tags, labels = tags.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        loss, terms = train_step(net, images, tags, labels, tcfg, precision, optimizer, scaler)
+        scheduler.step()
+        return {"lr": optimizer.param_groups[0]["lr"], "loss": float(loss.detach()), **terms}
 
-    from ..runtime import progress_bar as tqdm
+    def row(step: int, values: dict[str, Any], seconds: float, elapsed: float) -> dict[str, Any]:
+        epoch = (step - 1) // steps_per_epoch  # the epoch the step was in, plus the fraction of it now done
+        return {"step": step, "epoch": epoch + (step - epoch * steps_per_epoch) / steps_per_epoch, **values,
+                "images_per_s": tcfg.batch_size / seconds, "elapsed_seconds": elapsed}
 
-    steps_here = 0
-    net.train()
-    # one loader for the rest of the run: its workers start once (aigfd_lite.runtime.data_loader)
-    loader = training_loader(dataset, batch_size=tcfg.batch_size, seed=tcfg.seed, start=step, stop=stop_at,
-                             num_workers=tcfg.num_workers, cuda=cuda, rank=procs.rank, world_size=procs.world_size,
-                             local_processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    with tqdm(total=total_steps, initial=step, desc=f"pretraining {tcfg.profile}", unit="step",
-              disable=not progress, mininterval=10) as bar:  # few refreshes: notebooks store each one
-        tick = time.perf_counter()
-        for images, tags, labels, _kinds in loader:
-            epoch = step // steps_per_epoch
-            # uint8 to the device, normalised there (models.prepare_batch), lite and full alike
-            images = prepare_batch(images, device, tcfg.input_size, channels_last)
-            tags, labels = tags.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            loss, terms = train_step(net, images, tags, labels, tcfg, precision, optimizer, scaler)
-            scheduler.step()
-            step += 1
-            steps_here += 1
-            now = time.perf_counter()
-            elapsed += now - tick
-            rows.append({"step": step, "epoch": epoch + (step - epoch * steps_per_epoch) / steps_per_epoch,
-                         "lr": optimizer.param_groups[0]["lr"], "loss": float(loss.detach()), **terms,
-                         "images_per_s": tcfg.batch_size / (now - tick), "elapsed_seconds": elapsed})
-            tick = now
-            bar.update(1)
-            bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", refresh=False)
-            epochs_done, in_epoch_now = divmod(step, steps_per_epoch)
-            epoch_end = in_epoch_now == 0 and epochs_done % tcfg.checkpoint_every_epochs == 0
-            if epoch_end or step % tcfg.checkpoint_every_steps == 0 or step == stop_at:
-                save()
-            if tcfg.stop_after_steps is not None and steps_here >= tcfg.stop_after_steps:
-                os.kill(os.getpid(), signal.SIGKILL)  # simulate a crash: nothing after the last checkpoint
-            if step >= stop_at:
-                break
-    del loader  # its worker processes end here
-    if step == total_steps and not (run_dir / "final.pt").is_file():
-        save()  # a run finished before final.pt was written
-    barrier()  # the checkpoint of the last step exists before any rank returns
-    if module is not model:
-        model.load_state_dict(module.state_dict())
-    return model.cpu().eval(), pd.DataFrame(rows)
+    job = Job(name=f"pretraining {tcfg.profile}", steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+              state_names=tuple(parts), states=lambda: {name: part.state_dict() for name, part in parts.items()},
+              load_states=load_states, batches=batches, step=step, row=row)
+    return job, module
 
 
 def _finished_run(tcfg: TrainConfig, run_name: str) -> dict[str, Any]:
@@ -266,18 +249,11 @@ def fetch_or_train(cfg: Any, run_name: str = "ours", tasks: Sequence[str] = TASK
     tcfg = TrainConfig.from_profile(cfg, tasks=tasks, **overrides)  # bad settings: ValueError, before any data
     check_device_available(tcfg.device)
     procs, device = init_from_env(tcfg.device)
-    if procs.main:  # "auto" is resolved for this GPU before comparing with a stored run
-        tcfg = dataclasses.replace(tcfg, accumulation_steps=resolve_accumulation(tcfg, device, procs.world_size))
+    tcfg = with_resolved_accumulation(tcfg, device, procs.world_size, procs.main)  # before comparing runs
     source = data_source(cfg, tcfg)  # one resolved profile: the run's data identity and its training data
     tcfg = with_data_identity(source, tcfg, procs.main)
     run_dir = checkpoint_dir(tcfg.profile, run_name)
-    finished = None
-    if procs.main:
-        move_aside_if_changed(run_dir, tcfg)
-        if (run_dir / "final.pt").is_file():
-            finished = (_finished_run(tcfg, run_name), read_log(run_dir / "log.csv"))
-    barrier()  # the folder has been moved (or not) before any rank goes on
-    finished = broadcast_object(finished)
+    finished = stored_run(run_dir, tcfg, procs.main)  # a run with other settings is moved aside first
     if finished is not None:
         return _model_of(finished[0]), finished[1]
     return train(tcfg, run_dir, progress=progress, profile=source)

@@ -1,6 +1,6 @@
 """The values a training run's settings may take: one rule per setting, checked when a run configuration is made.
 
-Taught in chapter 4 (``book/04_pretraining.md``, the configuration). :class:`aigfd_lite.train.runs.TrainConfig` and
+Taught in chapter 4 (``book/04_pretraining.md``, the configuration). :class:`aigfd_lite.train.run_config.TrainConfig` and
 :class:`aigfd_lite.blades.BladesConfig` check every field against :data:`TRAIN_RULES` / :data:`BLADES_RULES` when
 they are built, so a Python caller and the training commands (which turn the ``ValueError`` into exit status 2)
 refuse ``lr="abc"``, ``batch_size=0`` or ``checkpoint_every_epochs=0`` before any data is read, with one line naming
@@ -89,7 +89,7 @@ BETAS = Rule("two numbers in [0, 1), e.g. (0.9, 0.98)", lambda v: not isinstance
 ACCUMULATION = Rule("'auto' or an integer >= 1",
                     lambda v: v == "auto" if isinstance(v, str) else (_is_int(v) and v >= 1))
 
-#: The rule of every :class:`~aigfd_lite.train.runs.TrainConfig` field (a new field without one fails a test).
+#: The rule of every :class:`~aigfd_lite.train.run_config.TrainConfig` field (a new field without one fails a test).
 TRAIN_RULES: dict[str, Rule] = {
     "profile": TEXT, "data_root": OPTIONAL_PATH, "data_id": OPTIONAL_TEXT, "seed": integer(0), "device": DEVICE,
     "init": PATH_OR_NAME, "backbone": one_of(*BACKBONES), "tasks": TASK_SET, "input_size": integer(1),

@@ -1,7 +1,8 @@
-"""A pretraining run's settings and storage: :class:`TrainConfig`, run folders and atomic, resumable checkpoints.
+"""A training run's storage and identity: run folders, the data a run names, stale runs, RNG states.
 
-Taught in chapter 4 (``book/04_pretraining.md``); the loop that uses them is :mod:`aigfd_lite.train`, which
-re-exports :class:`TrainConfig` and :func:`checkpoint_dir`. A run's identity is its config minus
+Taught in chapter 4 (``book/04_pretraining.md``); used by the resumable loop (:mod:`aigfd_lite.train.resumable`) of
+pretraining and BLADES. The settings themselves are :mod:`aigfd_lite.train.run_config`'s (:class:`TrainConfig`,
+imported here too). A run's identity is its config minus
 :data:`RUNTIME_FIELDS` (how it executes, not what it computes), with the data named by its identity
 (:func:`data_identity`: the FDF index's hash, or the lite corpus's key) and never by the spelling of its path;
 settings added after a checkpoint was written compare as their defaults, so older runs stay valid. Only rank 0
@@ -10,142 +11,27 @@ several nodes need no shared filesystem.
 """
 from __future__ import annotations
 
-import ast
 import dataclasses
-import numbers
 import random
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .checkpoints import atomic_torch_save, load_checkpoint, read_log, write_log  # noqa: F401 (blades uses them)
+from .checkpoints import load_checkpoint
 from ..runtime import broadcast_object, epoch_order
-from ..models import TASKS, check_tasks
-from ..results import build_dir, write_json_atomic
+from ..results import build_dir
+from .run_config import STORED_BEFORE, TrainConfig
 from .run_lock import RunLock
-from .run_settings import TRAIN_RULES, check_settings
 
 #: Fields that change how a run executes but not what it computes: a resumed run may differ in these.
 #: ``world_size`` is recorded (how many processes trained) but not compared: the global batch and the BatchNorm
 #: statistics (``batchnorm="sync"``) are those of one process, so a run may resume on another number of GPUs.
 RUNTIME_FIELDS = ("device", "num_workers", "stop_after_steps", "amp", "max_steps", "world_size")
-
-
-class RunConfigJSON:
-    """What every run configuration (pretraining, BLADES) shares: a JSON form and the device it runs on."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
-
-
-def parse_set_options(items: Sequence[str], error: Callable[[str], Any]) -> dict[str, Any]:
-    """``--set KEY=VALUE`` options of a training command as overrides (values read as Python literals when they
-    are one, else kept as text); ``error`` (the parser's) is called on a malformed item."""
-    overrides = {}
-    for item in items:
-        if "=" not in item:
-            error(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            overrides[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            overrides[key.strip()] = value.strip()
-    return overrides
-
-
-def float_pair(value: Any) -> Any:
-    """``betas`` as a tuple of floats when it is a sequence of numbers; anything else is left for its rule."""
-    if isinstance(value, (list, tuple)) and all(isinstance(b, numbers.Real) for b in value):
-        return tuple(float(b) for b in value)
-    return value
-
-
-@dataclass(frozen=True)
-class TrainConfig(RunConfigJSON):
-    """Every setting of one pretraining run. Defaults are the full profile's: the paper's where it states them
-    (lr, batch, epochs, input size), the published code's where it does not (betas, eps, weight decay, seed)."""
-
-    profile: str = "full"
-    data_root: str | None = None  # where the data is read from (not compared once data_id is set)
-    data_id: str | None = None  # what the data is (data_identity): set by fetch_or_train
-    seed: int = 42
-    device: str = "auto"
-    init: str = "random"  # "random", "imagenet", "exif-lan", "released" or a checkpoint path (models.build_model)
-    backbone: str = "resnet50"  # or "mobilenet_v2" (lite: ImageNet weights offline); see models.BACKBONES
-    tasks: tuple[str, ...] = TASKS  # ("exif",), ("manipulation",) or both
-    input_size: int = 224
-    batch_size: int = 256  # the global batch: split evenly over the processes of a torchrun
-    # micro-batches per step, Eq. 6's pairs still over the whole batch (aigfd_lite.train.accumulation); "auto": the
-    # fewest that fit the GPU (full profile), resolved when training starts. Changes BatchNorm's batches: compared.
-    accumulation_steps: int | str = 1
-    epochs: int = 20
-    lr: float = 1e-5
-    weight_decay: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = 1e-6
-    num_workers: int = 8  # DataLoader workers per process
-    max_train_items: int | None = None
-    variants_per_kind: int | None = None  # None: every item manipulated afresh; k: a pool of k per face and kind
-    checkpoint_every_steps: int = 500
-    checkpoint_every_epochs: int = 1  # lite epochs take seconds: a 300 MB checkpoint each would dominate
-    feature_dim: int = 768
-    real_fraction: float = 0.5
-    symmetric_resampling: bool = True
-    simulate_camera: bool = True
-    augment: str | None = None  # None: items as they are (the paper); "flip-shift": see aigfd_lite.pretext.augment (lite)
-    # full profile: "on-the-fly" (the paper; aigfd_lite.pretext.fdf_items) or "precomputed" (the published
-    # face_dataaug_neg files, which bring back the resampling shortcut chapter 3 removes)
-    manipulations: str = "on-the-fly"
-    # finds the 68 points the on-the-fly manipulations are placed with (fdf_landmarks; full profile: "fan"). The
-    # default is the backend of every run written before this setting existed (lite's), so they stay valid.
-    landmark_backend: str = "dlib"
-    ranking_variant: str = "paper"  # Thurstone model: "paper" or "code" (reference notes, difference 1)
-    manipulation_form: str = "fidelity"
-    batchnorm: str = "sync"  # several processes: "sync" (global-batch statistics, as in one process) or "local"
-    amp: bool = True  # mixed precision on CUDA (ignored on CPU): see distributed.choose_precision
-    max_steps: int | None = None  # stop at this global step with a checkpoint (smoke runs); rerun to continue
-    world_size: int = 1  # set by the trainer: the number of processes that trained (recorded, not compared)
-    stop_after_steps: int | None = None  # test hook: SIGKILL this process after that many steps (a crash)
-
-    def __post_init__(self) -> None:  # every field against its rule (aigfd_lite.train.run_settings): ValueError
-        check_settings(dataclasses.asdict(self), TRAIN_RULES)
-
-    @classmethod
-    def from_profile(cls, cfg: Any, **overrides: Any) -> "TrainConfig":
-        """The run configuration of a :class:`~aigfd_lite.profiles.Profile`; unknown override keys raise."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
-        values = {name: getattr(cfg, name) for name in known if hasattr(cfg, name)}
-        values["profile"] = cfg.name
-        if hasattr(cfg, "thurstone"):
-            values["ranking_variant"] = cfg.thurstone
-        values.update(overrides)
-        tasks = values.get("tasks", TASKS)
-        TRAIN_RULES["tasks"].check("tasks", (tasks,) if isinstance(tasks, str) else tasks)  # the rule's message
-        values["tasks"] = check_tasks(tasks)
-        values["betas"] = float_pair(values["betas"])
-        return cls(**values)
-
-    @classmethod
-    def from_json(cls, values: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in values.items() if k in known}
-        values.update(tasks=tuple(values.get("tasks", TASKS)), betas=tuple(values.get("betas", cls.betas)))
-        return cls(**values)
-
 
 
 def checkpoint_dir(profile: str, run_name: str) -> Path:
@@ -220,7 +106,7 @@ def config_difference(stored: dict[str, Any], current: dict[str, Any]) -> dict[s
     existed is compared by its ``data_root`` as it was then (a lite one is stale: the camera simulator that rendered
     its faces may have changed since); when only the stored run has one (the data is not at hand now, so nothing
     could be trained), neither is compared."""
-    defaults = TrainConfig().to_json()
+    defaults = {**TrainConfig().to_json(), **STORED_BEFORE}  # what a setting a stored run predates meant
     a, b = {**defaults, **stored}, {**defaults, **current}
     if a.get("data_id"):
         ignored = {"data_root"} if b.get("data_id") else {"data_root", "data_id"}
@@ -260,38 +146,3 @@ def set_rng_states(ckpt: dict[str, Any]) -> None:
     name, keys, pos, has_gauss, cached = ckpt["numpy_rng"]
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     random.setstate((ckpt["python_rng"][0], tuple(ckpt["python_rng"][1]), ckpt["python_rng"][2]))
-
-
-#: What a resumable checkpoint (``last.pt``) holds besides the state dicts' contents.
-RESUME_KEYS = ("config", "model", "optimizer", "scheduler", "scaler", "step", "elapsed_seconds", "torch_rng",
-               "numpy_rng", "python_rng")
-
-
-def read_resume_point(run_dir: Path, tcfg: TrainConfig) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str]:
-    """``(checkpoint or None, log rows up to its step, error)`` of a run folder; ``error`` is non-empty when the
-    folder holds a run with other settings. Called on rank 0 only."""
-    ckpt_path, log_path = run_dir / "last.pt", run_dir / "log.csv"
-    if not ckpt_path.is_file():
-        return None, [], ""
-    ckpt = load_checkpoint(ckpt_path, RESUME_KEYS)
-    diff = config_difference(ckpt["config"], tcfg.to_json())
-    if diff:
-        return None, [], f"{run_dir} holds a run with other settings {diff}: use another run_name"
-    # rows logged after the checkpoint belong to steps that will be redone; a damaged log is moved aside
-    return ckpt, read_log(log_path, up_to_step=int(ckpt["step"])).to_dict("records"), ""
-
-
-def save_checkpoint(run_dir: Path, tcfg: TrainConfig, *, step: int, steps_per_epoch: int, total_steps: int,
-                    elapsed: float, rows: list[dict[str, Any]], states: dict[str, Any]) -> None:
-    """Write log, ``last.pt`` (``states``: model, optimiser, scheduler, scaler state dicts) and ``state.json``,
-    each atomically, and ``final.pt`` (the weights alone) once the run is finished."""
-    finished = step == total_steps
-    state = {"config": tcfg.to_json(), "step": step, "epoch": step // steps_per_epoch,
-             "step_in_epoch": step % steps_per_epoch, "steps_per_epoch": steps_per_epoch,
-             "total_steps": total_steps, "elapsed_seconds": elapsed, "finished": finished}
-    write_log(rows, run_dir / "log.csv")
-    atomic_torch_save({**state, **states, **rng_states()}, run_dir / "last.pt")
-    write_json_atomic(run_dir / "state.json", state)  # a human-readable mirror of the checkpoint's bookkeeping
-    if finished and not (run_dir / "final.pt").is_file():
-        atomic_torch_save({"config": tcfg.to_json(), "model": states["model"], "step": step,
-                           "elapsed_seconds": elapsed}, run_dir / "final.pt")

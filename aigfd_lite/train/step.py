@@ -6,7 +6,7 @@ import torch
 
 from ..losses import manipulation_loss, pairwise_ranking_loss, total_loss
 from ..models import TAGS
-from .runs import TrainConfig
+from .run_config import TrainConfig
 
 HEADS: tuple[str, ...] = (*TAGS, "manipulation")
 
