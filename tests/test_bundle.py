@@ -11,7 +11,7 @@ from aigfd_lite.evaluation import recipe
 from aigfd_lite.score.bundle import FORMAT, BundleError, Preprocessing, load_bundle, write_bundle
 from aigfd_lite.detector.gmm import GMMDetector
 from aigfd_lite.models.features import extract_features
-from aigfd_lite.models.weights import build_model
+from aigfd_lite.models.initialisation import build_model
 
 
 def make_bundle(folder, seed: int = 0):

@@ -90,7 +90,7 @@ def test_soft_mask_shape_range_and_support():
     full[80:130, 60:140] = 1
     sigma, trunc = M.BLUR_SIGMA, M.BLUR_RADIUS / M.BLUR_SIGMA
     full = ndi.gaussian_filter(full, sigma, mode="mirror", truncate=trunc)
-    full = ndi.grey_erosion(full, footprint=M._ellipse(), mode="constant", cval=1.0)
+    full = ndi.grey_erosion(full, footprint=M.mask._ellipse(), mode="constant", cval=1.0)
     full = ndi.gaussian_filter(full, sigma, mode="mirror", truncate=trunc)
     np.testing.assert_allclose(mask, 0.75 * full / full.max(), atol=1e-6)
 

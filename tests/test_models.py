@@ -10,7 +10,7 @@ from torch import nn
 
 from aigfd_lite.models.features import extract_features
 from aigfd_lite.models.network import CLIP_MEAN, CLIP_STD, TAGS, ExifManipNet, check_tasks, load_checkpoint, normalise
-from aigfd_lite.models.weights import build_model
+from aigfd_lite.models.initialisation import build_model
 
 
 def tiny_backbone(feature_dim: int = 16) -> nn.Module:

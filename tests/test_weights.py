@@ -1,5 +1,6 @@
-"""Tests of aigfd_lite.models.weights: the registry, hash-checked atomic downloads, safe loading, and the mapping of the
-authors' released checkpoints onto ExifManipNet (synthetic state dicts in the official key layout; no network)."""
+"""Tests of aigfd_lite.models.weights and .initialisation: the registry, hash-checked atomic downloads, safe
+loading, and the mapping of the authors' released checkpoints onto ExifManipNet (synthetic state dicts in the
+official key layout; no network)."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,9 +14,9 @@ import pytest
 import torch
 import torchvision
 
-from aigfd_lite.models import weights
+from aigfd_lite.models import initialisation, weights
 from aigfd_lite.models.network import TAGS, ExifManipNet
-from aigfd_lite.models.weights import build_model
+from aigfd_lite.models.initialisation import build_model
 from aigfd_lite.models.weights import REGISTRY, HashMismatch, WeightsUnavailable
 
 CLIP_LEFTOVERS = ("model.logit_scale", "model.positional_embedding", "model.token_embedding.weight",
@@ -59,7 +60,7 @@ def official_state(source: ExifManipNet, prefix: str = "model.visual.") -> dict[
     """The released model's layout: CLIP wrapper with a torchvision ResNet-50 (fc 2048 -> 768) as ``visual`` and
     five heads named as in the published code (fc_et fed with focal length, fc_fl with exposure)."""
     state = {prefix + k: v.clone() for k, v in source.backbone.state_dict().items()}
-    for theirs, ours in weights.OFFICIAL_HEADS.items():
+    for theirs, ours in initialisation.OFFICIAL_HEADS.items():
         for p in ("weight", "bias"):
             state[f"{theirs}.{p}"] = source.heads[ours].state_dict()[p].clone()
     state.update({k: torch.zeros(3) for k in CLIP_LEFTOVERS})
@@ -188,7 +189,7 @@ def test_official_layout_maps_onto_exif_manip_net(prefix):
     source = build_model("random", seed=1)
     state = official_state(source, prefix)
     state = {("module." + k if prefix.startswith("module.") else k): v for k, v in state.items()}
-    mapped, renames, unmapped = weights.map_official_state_dict(state, source)
+    mapped, renames, unmapped = initialisation.map_official_state_dict(state, source)
     assert set(mapped) == set(source.state_dict())  # every tensor of the network is filled
     assert sorted(unmapped) == sorted(k for k in state if k.split(".")[-1] in
                                       {"logit_scale", "positional_embedding"} or "ln_final" in k
