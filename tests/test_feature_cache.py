@@ -73,3 +73,18 @@ def test_store_holds_the_cache_and_digest_sees_buffers(files, tmp_path, monkeypa
     before = model_digest(net)
     net[1].running_mean += 1  # a buffer, not a parameter
     assert model_digest(net) != before
+
+
+def test_interrupted_cache_write_leaves_no_partial_file(files, monkeypatch):
+    def killed(fh, array):
+        fh.write(b"\x93NUMPY half an array")
+        raise KeyboardInterrupt
+
+    images = ImageFiles(files, 16)
+    with monkeypatch.context() as patch:
+        patch.setattr(np, "save", killed)  # feature_cache calls np.save through the numpy module
+        with pytest.raises(KeyboardInterrupt):
+            cached_features(_net(), images, lambda: np.ones((3, 2), np.float32), input_size=16)
+    assert list(features_dir().iterdir()) == []
+    assert cached_features(_net(), images, lambda: np.ones((3, 2), np.float32), input_size=16).shape == (3, 2)
+    assert sorted(p.suffix for p in features_dir().iterdir()) == [".json", ".npy"]

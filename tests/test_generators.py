@@ -65,3 +65,15 @@ def test_bad_inputs():
         FaceAutoencoder(size=30)
     with pytest.raises(ValueError):
         train_autoencoder(np.zeros((1, 8, 8, 3), np.uint8), size=8)
+
+
+def test_interrupted_checkpoint_write_leaves_no_partial_file(faces, tmp_path, monkeypatch):
+    def killed(obj, path):
+        with open(path, "wb") as fh:
+            fh.write(b"PK\x03\x04 half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", killed)  # generators calls torch.save through the torch module
+    with pytest.raises(KeyboardInterrupt):
+        fetch_or_train_autoencoder(faces, size=16, epochs=1, checkpoint_dir=tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []

@@ -238,6 +238,21 @@ def test_out_is_checked_before_scoring_and_never_leaves_a_temporary_file(setup, 
     assert list((tmp_path / "out").iterdir()) == []  # the temporary file is removed
 
 
+def test_interrupted_scoring_leaves_no_partial_out_file(setup, tmp_path, monkeypatch):
+    from aigfd_lite import cli
+
+    bundle, folder = setup
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the photos are scored
+
+    monkeypatch.setattr(cli, "score_files", killed)
+    target = tmp_path / "out" / "rows.json"
+    with pytest.raises(KeyboardInterrupt):
+        run("score", str(folder / "takeo.ppm"), "--bundle", str(bundle), "--out", str(target))
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_json_output_is_strict_even_for_a_non_finite_score(setup, monkeypatch):
     import aigfd_lite.score as bundle_module  # the cli looks load_bundle up in the score package
 

@@ -97,6 +97,19 @@ def test_fetch_is_atomic_cached_and_prefix_checked(monkeypatch, tmp_path, isolat
         weights.fetch("resnet50-imagenet1k-v2")
 
 
+def test_interrupted_download_leaves_no_partial_file(monkeypatch, isolated_cache):
+    entry = REGISTRY["resnet50-imagenet1k-v2"]
+
+    def dropped(url: str, out: Path, timeout: float) -> None:
+        out.write_bytes(b"half of the weights")
+        raise OSError("connection reset by peer")
+
+    monkeypatch.setitem(weights.DOWNLOADERS, entry.via, dropped)
+    with pytest.raises(WeightsUnavailable, match="connection reset"):
+        weights.fetch(entry.name)
+    assert list(isolated_cache.iterdir()) == []
+
+
 def test_real_https_downloader_reads_a_url(monkeypatch, tmp_path):
     source = tmp_path / "served.pth"
     source.write_bytes(saved({"w": torch.arange(3.0)}, tmp_path))

@@ -15,8 +15,6 @@ says so next to every number. Autoencoder weights are cached under ``build_dir()
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -26,6 +24,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..storage import atomic_write
 from .testsets import resample
 
 DCGAN_LATENT = 100
@@ -197,14 +196,9 @@ def fetch_or_train_autoencoder(images: np.ndarray, *, size: int = 32, epochs: in
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return model.eval(), None
     model, log = train_autoencoder(images, size=size, epochs=epochs, seed=seed, progress=progress)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".autoencoder-", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)  # a killed run never leaves a half-written checkpoint behind
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    # a killed run never leaves a half-written checkpoint behind
+    atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp), prefix=".autoencoder-", mode=None,
+                 mkdir=True)
     return model, log
 
 

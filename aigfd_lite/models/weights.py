@@ -24,7 +24,6 @@ import logging
 import os
 import pickle
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -157,16 +156,15 @@ def fetch(name: str, *, cache: Optional[PathLike] = None, sha256: Optional[str] 
     if target.is_file():
         _check(entry, sha256_of(target), target, expected)
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=entry.filename, suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
+
+    def download(tmp: str) -> None:
+        DOWNLOADERS[entry.via](entry.url, Path(tmp), timeout)
+        _check(entry, sha256_of(Path(tmp)), target, expected)
+
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)  # an unreachable host fails in seconds, not minutes
     try:
-        DOWNLOADERS[entry.via](entry.url, tmp, timeout)
-        _check(entry, sha256_of(tmp), target, expected)
-        os.replace(tmp, target)
+        storage.atomic_write(target, download, prefix=entry.filename, mode=None, mkdir=True)
     except HashMismatch:
         raise
     except WeightsUnavailable as err:  # gdown missing
@@ -176,7 +174,6 @@ def fetch(name: str, *, cache: Optional[PathLike] = None, sha256: Optional[str] 
                                  f"{_alternatives(entry, target)}") from err
     finally:
         socket.setdefaulttimeout(previous)
-        tmp.unlink(missing_ok=True)
     return target
 
 
