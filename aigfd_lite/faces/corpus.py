@@ -25,6 +25,7 @@ Nothing is silently dropped: ``Corpus.log`` holds one outcome per photo and per 
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import time
@@ -47,6 +48,7 @@ from .landmarks import detect_faces_scored, landmarks_68
 from .photos import (  # noqa: F401 (the photos' names stay importable here)
     REGISTRY_SOURCES, TRAIN_FRACTION, Photo, camera_tags, corpus_photos, load_rgb, split_of,
 )
+from ..profiles import resolve
 from ..results import staged_folder
 from ..runtime import progress_bar
 
@@ -128,6 +130,7 @@ def corpus_report(corpus: Corpus) -> pd.DataFrame:
 
 def _settings(cfg, photos: list[Photo], default_photos: bool) -> dict:
     """Everything the corpus depends on; its hash names the cache folder."""
+    # imported here, not at the top: `import aigfd_lite.evaluation` stays free of dlib (slow to import)
     import dlib
 
     return {
@@ -280,10 +283,6 @@ def _assemble(rows: list[dict], log: list[dict], size: int, key: str, start: flo
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m aigfd_lite.faces [--profile lite]``: build (or load) the face corpus; ``make data`` runs it."""
-    import argparse
-
-    from ..profiles import resolve
-
     parser = argparse.ArgumentParser(description="Build the lite face corpus into the data cache.")
     parser.add_argument("--profile", default="lite")
     args = parser.parse_args(argv)

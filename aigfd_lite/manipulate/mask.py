@@ -21,6 +21,7 @@ BLUR_RADIUS = 7
 # ----------------------------------------------------------------------------------------------- soft mask
 @functools.lru_cache(maxsize=1)
 def _ellipse() -> np.ndarray:
+    # imported here, not at the top: `import aigfd_lite.blades` stays free of skimage
     from skimage.morphology import ellipse
 
     return ellipse(ERODE_SIZE // 2, ERODE_SIZE // 2).astype(bool)  # 15x15

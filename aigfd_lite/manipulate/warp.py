@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 import numpy as np
+from scipy import sparse
+from scipy.spatial import Delaunay
 
 from .regions import check_image
 
@@ -42,9 +44,6 @@ def _barycentric_map(h: int, w: int, grid: int):
     """For every output pixel: the 3 control points of its triangle and its barycentric weights, as a sparse
     (H*W, grid*grid) matrix. The triangulation is scipy's Delaunay of the regular grid, the same one
     skimage's PiecewiseAffineTransform builds, so ``matrix @ dst`` is skimage's inverse map exactly."""
-    from scipy import sparse
-    from scipy.spatial import Delaunay
-
     xx, yy = np.meshgrid(np.linspace(0, w, grid), np.linspace(0, h, grid))
     tri = Delaunay(np.stack([xx.ravel(), yy.ravel()], axis=1))
     rows, cols = np.mgrid[0:h, 0:w]
@@ -61,6 +60,7 @@ def _barycentric_map(h: int, w: int, grid: int):
 def _warp_fast(image: np.ndarray, pts: WarpPoints, grid: int) -> np.ndarray:
     """skimage's warp, made cheap: the cached barycentric map gives the sampling coordinates, and torch's
     grid_sample does the bilinear sampling with zeros outside (skimage's 'constant' mode, cval 0)."""
+    # imported here, not at the top: `import aigfd_lite.manipulate` stays free of torch
     import torch
     import torch.nn.functional as F
 
@@ -77,6 +77,7 @@ def _warp_fast(image: np.ndarray, pts: WarpPoints, grid: int) -> np.ndarray:
 
 
 def _warp_skimage(image: np.ndarray, pts: WarpPoints) -> np.ndarray:
+    # imported here, not at the top: `import aigfd_lite.blades` stays free of skimage
     from skimage.transform import PiecewiseAffineTransform, warp
 
     transform = PiecewiseAffineTransform()
@@ -91,6 +92,7 @@ def _warp_skimage(image: np.ndarray, pts: WarpPoints) -> np.ndarray:
 def _warp_imgaug(image: np.ndarray, pts: WarpPoints, grid: int) -> np.ndarray:
     """imgaug 0.4's own PiecewiseAffine, fed our jitter through its (private) per-image sampling result."""
     try:
+        # imported here, not at the top: `import aigfd_lite.blades` stays free of imgaug (optional, numpy<2 only)
         import imgaug.augmenters as iaa
         from imgaug.augmenters.geometric import _PiecewiseAffineSamplingResult
     except Exception as err:  # imgaug 0.4 fails to import under numpy >= 2 (np.sctypes was removed)

@@ -22,7 +22,7 @@ import torch
 
 from .image_files import ImageFiles
 from ..results import build_dir, write_json_atomic
-from ..storage import atomic_write
+from ..storage import atomic_write, store_path
 
 
 def model_digest(model: torch.nn.Module) -> str:
@@ -53,8 +53,6 @@ def cache_key(model: torch.nn.Module, images: ImageFiles, **settings: Any) -> st
 
 
 def features_dir() -> Path:
-    from ..storage import store_path
-
     return store_path("features", default=build_dir() / "features")
 
 

@@ -117,6 +117,7 @@ def _https(url: str, out: Path, timeout: float) -> None:
 
 def _gdrive(url: str, out: Path, timeout: float) -> None:
     try:
+        # imported here, not at the top: `import aigfd_lite.blades` stays free of gdown (optional)
         import gdown
     except ImportError as err:
         raise WeightsUnavailable("this file is on Google Drive, which needs the gdown package: "
