@@ -24,11 +24,11 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from urllib.parse import urlparse
-from urllib.request import Request, urlopen
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import Request, urlopen
 
 from .profiles import resolve
 from .results import staged_folder, write_json_atomic

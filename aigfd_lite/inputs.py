@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
 import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 

@@ -254,17 +254,17 @@ def test_interrupted_scoring_leaves_no_partial_out_file(setup, tmp_path, monkeyp
 
 
 def test_json_output_is_strict_even_for_a_non_finite_score(setup, monkeypatch):
-    import aigfd_lite.score as bundle_module  # the cli looks load_bundle up in the score package
+    import aigfd_lite.cli as cli_module  # the cli looks load_bundle up in its own module
 
     bundle, folder = setup
-    real_load = bundle_module.load_bundle
+    real_load = cli_module.load_bundle
 
     def nan_scores(path):
         loaded = real_load(path)
         loaded.detector.score_samples = lambda features: np.full(len(features), np.nan)
         return loaded
 
-    monkeypatch.setattr(bundle_module, "load_bundle", nan_scores)
+    monkeypatch.setattr(cli_module, "load_bundle", nan_scores)
     code, out, _ = run("score", str(folder / "takeo.ppm"), "--bundle", str(bundle), "--format", "json")
 
     def refuse(name):

@@ -327,7 +327,7 @@ def test_a_runs_identity_and_its_corpus_come_from_one_profile(tmp_path, monkeypa
         built.append(cfg.face_size)
         raise _Built
 
-    monkeypatch.setattr("aigfd_lite.faces.build_corpus", build_corpus)
+    monkeypatch.setattr("aigfd_lite.pretext.build.build_corpus", build_corpus)  # where the training data is built
     cfg = resolve("lite", face_size=96, device="cpu")
     with pytest.raises(_Built):
         fetch_or_train(cfg, "face96", feature_dim=16, epochs=1, batch_size=4)

@@ -16,8 +16,8 @@ exclusive right/bottom edges; landmarks are ``(x, y)`` float32 arrays of shape (
 from __future__ import annotations
 
 import functools
-from importlib.resources import files as resource_files
 import json
+from importlib.resources import files as resource_files
 from pathlib import Path
 
 import numpy as np

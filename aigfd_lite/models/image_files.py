@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
-from PIL import Image
 import numpy as np
 import torch
+from PIL import Image
 
 from ..images import UnreadableImage, as_tested, load_rgb
 from .network import _autocast, prepare_batch

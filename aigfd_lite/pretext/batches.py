@@ -20,16 +20,16 @@ held-out evaluation (:func:`evaluate_pretext`, :func:`bootstrap_intervals`, samp
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import io
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from PIL import Image
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from .. import manipulate as manip_module
 from ..camera import simulator as camera
