@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "aigfd_lite"
+PACKAGE = Path(__file__).resolve().parents[1] / "aigfd_lite"  # also run as a script, without conftest
 
 #: TODO(K, the training loop and configuration work in train/, blades/ and profiles.py): the imports inside functions
 #: there that still lack a reason, as "path statement" (no line numbers, so edits around them do not matter). That

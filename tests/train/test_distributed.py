@@ -1,7 +1,7 @@
 """Tests of aigfd_lite.runtime.distributed and of the trainer under torchrun (CPU, gloo, 2 processes on 127.0.0.1).
 
-Two torchrun launches of ``tests/ddp_worker.py`` (module fixture ``torchrun_runs``) serve every multi-process test:
-one optimiser step of 2 ranks x B/2 against one process x B, per-rank file writes, sharded features, the barrier
+Two torchrun launches of ``tests/train/ddp_worker.py`` (module fixture ``torchrun_runs``) serve every multi-process
+test: one optimiser step of 2 ranks x B/2 against one process x B, per-rank file writes, sharded features, the barrier
 around fetch_or_train's run-folder move, and a run SIGKILLed under torchrun then resumed.
 """
 from __future__ import annotations
@@ -24,9 +24,9 @@ from aigfd_lite.models.features import extract_features
 from aigfd_lite.models.network import prepare_batch
 from aigfd_lite.train.loop import TrainConfig, global_batch_loss, train
 from test_train import dataset, model, tiny_config
+from conftest import ROOT, TEST_FOLDERS
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKER = Path(__file__).with_name("ddp_worker.py")
+WORKER = ROOT / "tests" / "train" / "ddp_worker.py"
 
 
 @pytest.mark.parametrize("capability, dtype, scaler", [
@@ -91,7 +91,8 @@ def _free_port() -> int:
 
 
 def _torchrun(out: Path, phase: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]), OMP_NUM_THREADS="1",
+    paths = [str(ROOT), str(ROOT / "tests"), *map(str, TEST_FOLDERS)]  # the package, conftest, the tests' helpers
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), OMP_NUM_THREADS="1",
                MASTER_ADDR="127.0.0.1")
     if sys.platform.startswith("linux"):
         env["GLOO_SOCKET_IFNAME"] = "lo"  # gloo's connections stay on the loopback interface

@@ -16,8 +16,8 @@ from PIL import Image
 from aigfd_lite.cli import main
 from aigfd_lite.score.photos import ROW_KEYS
 from test_bundle import make_bundle  # noqa: E402 - tests/ is on the path (pytest rootdir import)
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
-"""One rank of the torchrun runs of tests/test_distributed.py (not collected by pytest: no test_ prefix).
+"""One rank of the torchrun runs of tests/train/test_distributed.py (not collected by pytest: no test_ prefix).
 
-``python -m torch.distributed.run --nproc_per_node 2 tests/ddp_worker.py OUT first|resume``. Writes its findings
+``python -m torch.distributed.run --nproc_per_node 2 tests/train/ddp_worker.py OUT first|resume``. Writes its findings
 to OUT (``grads_*.pt``, ``features.npz``, ``fetch_<rank>.json``, ``audit_<phase>_<rank>.json``); every write of
 the trainer goes to ``OUT/runs``, which an audit hook watches per rank. Phase ``first`` ends by SIGKILLing itself
 at step 7 of run ``b``; phase ``resume`` finishes run ``b``.
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: conftest's ROOT, read by test_train
 from test_train import dataset, model, tiny_config  # the tiny synthetic set and network of the training tests
 
 from aigfd_lite.runtime import distributed

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from aigfd_lite.train.run_lock import RunInUseError, RunLock, hold_run_lock
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 HOLDER = "import sys; from aigfd_lite.train.run_lock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', " \
          "flush=True); sys.stdin.read()"
 

@@ -26,8 +26,9 @@ from aigfd_lite.exif.tags import (
     read_exif,
 )
 from aigfd_lite.fetch import files
+from conftest import FIXTURES
 
-FIXTURE = Path(__file__).parent / "fixtures" / "exiftool" / "camera_files.json"
+FIXTURE = FIXTURES / "exiftool" / "camera_files.json"
 EXIFTOOL = json.loads(FIXTURE.read_text())
 NAN = float("nan")
 

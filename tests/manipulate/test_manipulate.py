@@ -174,7 +174,7 @@ def test_warp_changes_whole_image_and_backends_agree(face224):
         M.piecewise_affine(image, None, points=pts, backend="cv2")
 
 
-# imgaug itself (0.4, numpy < 2 only) is compared with these backends in tests/test_imgaug_reference.py, through
+# imgaug itself (0.4, numpy < 2 only) is compared with these backends in tests/manipulate/test_imgaug_reference.py, through
 # the reference file its side environment writes (`make imgaug-reference`; `make test` builds it).
 
 

@@ -19,8 +19,8 @@ from aigfd_lite.runtime.distributed import Precision
 from aigfd_lite.models.network import ExifManipNet
 from aigfd_lite.train.loop import train_step
 from test_train import FIXTURE, dataset, model, tiny_config
+from conftest import ROOT, TEST_FOLDERS
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def plain_net(batchnorm: bool = False) -> ExifManipNet:
@@ -136,7 +136,7 @@ def test_accumulation_is_part_of_a_runs_identity():
 
 
 def test_killed_run_with_accumulation_resumes_exactly(tmp_path):
-    """The SIGKILL pattern of tests/test_train.py, with 2 micro-batches of 3 and BatchNorm in training mode."""
+    """The SIGKILL pattern of tests/train/test_train.py, with 2 micro-batches of 3 and BatchNorm in training mode."""
     from aigfd_lite.train.loop import train
 
     cfg = tiny_config(accumulation_steps=2)
@@ -181,7 +181,8 @@ def test_two_ranks_with_accumulation_equal_one_process(tmp_path):
     """2 gloo processes x 2 micro-batches of 2 against 1 process x 1 batch of 8 (float64, no BatchNorm)."""
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]), OMP_NUM_THREADS="1")
+    paths = [str(ROOT), str(ROOT / "tests"), *map(str, TEST_FOLDERS)]  # the package, conftest, the tests' helpers
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), OMP_NUM_THREADS="1")
     if sys.platform.startswith("linux"):
         env["GLOO_SOCKET_IFNAME"] = "lo"
     with socket.socket() as s:

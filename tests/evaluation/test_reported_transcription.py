@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from aigfd_lite.evaluation.reported import load_reported
+from conftest import ROOT
 
-PAPER_TABLES = Path(__file__).resolve().parents[2] / "shared" / "paper-tables.md"
+PAPER_TABLES = ROOT.parent / "shared" / "paper-tables.md"
 GENERATORS = ["StyleGAN2", "VQGAN", "LDM", "DDIM", "SDv2.1", "FreeDoM", "HPS", "Midjourney", "SDXL"]
 # The papers' names for rows and columns where the JSON uses another (everything else is spelled the same).
 NAMES = {"Ours": "ours", "Average": "mean", "Avg.": "mean", "EXIF tag ranking only": "EXIF ranking only",

@@ -1,5 +1,5 @@
 """Tests of aigfd_lite.blades.data (chapter 7): the full profile's items from the official FDF layout, with the
-categorical tags read from the Flickr JSON (the miniature layout of tests/test_fdf.py)."""
+categorical tags read from the Flickr JSON (the miniature layout of tests/fdf/test_fdf.py)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from aigfd_lite.fdf import layout as fdf
 from aigfd_lite.blades.data import FDFBladesDataset
 from aigfd_lite.blades.tasks import task
 from aigfd_lite.fdf.layout import FDFLayout
-from tests.test_fdf import build_layout
+from test_fdf import build_layout
 
 
 def test_fdf_items_carry_real_categorical_exif(tmp_path):

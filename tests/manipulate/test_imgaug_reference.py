@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from aigfd_lite import manipulate as M
+from conftest import ROOT
 
-REFERENCE = Path(__file__).resolve().parents[1] / "_build" / "imgaug" / "reference.npz"
+REFERENCE = ROOT / "_build" / "imgaug" / "reference.npz"
 
 
 class _ImgaugDraw:

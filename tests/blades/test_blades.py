@@ -13,8 +13,8 @@ import torch
 
 from aigfd_lite import resolve
 from aigfd_lite.blades.training import LOSS_NAMES, BladesConfig, main, task_losses, train_blades
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 FIXTURE = textwrap.dedent('''
     import numpy as np

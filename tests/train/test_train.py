@@ -13,8 +13,8 @@ import torch
 from aigfd_lite import resolve
 from aigfd_lite.train.loop import (TrainConfig, bootstrap_intervals, compute_losses, evaluate_pretext, fetch_or_train,
                               load_trained, main, train)
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 # A tiny, fully synthetic training set and model, shared by this process and the subprocess that gets killed.
 FIXTURE = textwrap.dedent('''

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from aigfd_lite.train import measurements as gm
+from conftest import FIXTURES as ALL_FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "gpu_measurements"
+FIXTURES = ALL_FIXTURES / "gpu_measurements"
 
 
 def test_reads_the_fixture_with_its_label_and_rows():

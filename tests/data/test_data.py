@@ -14,8 +14,8 @@ import pytest
 from aigfd_lite.data.check import check_layout, format_report, main
 from aigfd_lite.data.miniature import write_test_tree, write_training_tree
 from aigfd_lite.evaluation.testsets import GENERATOR_FOLDERS
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

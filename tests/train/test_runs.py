@@ -17,6 +17,7 @@ from aigfd_lite.long_runs import confirm_training
 from aigfd_lite.models.network import ExifManipNet
 from aigfd_lite.train.runs import TrainConfig, config_difference, data_identity
 from aigfd_lite.train.loop import fetch_or_train, with_data_identity
+from conftest import ROOT
 
 
 @pytest.fixture
@@ -123,7 +124,7 @@ def chapter_code(stem: str, start: str, end: str) -> str:
     """The lines of a chapter's code from the line starting with ``start`` up to the one starting with ``end``."""
     from pathlib import Path
 
-    lines = (Path(__file__).resolve().parents[1] / "book" / f"{stem}.md").read_text().splitlines()
+    lines = (ROOT / "book" / f"{stem}.md").read_text().splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith(start))
     last = next(i for i, line in enumerate(lines) if i > first and line.startswith(end))
     return "\n".join(lines[first:last])
