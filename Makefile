@@ -39,7 +39,7 @@ $(STAMP): requirements-lock.txt pyproject.toml
 install: $(STAMP)
 
 # imgaug 0.4 imports only beside numpy < 2: a small side environment runs it and writes its warps to a reference
-# file that the main suite compares with the package's warp backends (tests/test_imgaug_reference.py).
+# file that the main suite compares with the package's warp backends (tests/manipulate/test_imgaug_reference.py).
 $(IMGAUG_STAMP): requirements-imgaug.txt
 	rm -rf $(IMGAUG_VENV)
 	$(PYTHON) -m venv $(IMGAUG_VENV)

@@ -10,7 +10,8 @@ name taken across sub-packages: ``tests/test_import_graph.py``). Top to bottom:
 * :mod:`.pretext` (chapters 3-4), :mod:`.fdf` (the paper's training data), :mod:`.models` (network, weights,
   features), :mod:`.faces`, :mod:`.camera` and :mod:`.manipulate` (chapter 3);
 * :mod:`.losses` (chapter 2), :mod:`.exif` (chapter 1), :mod:`.detector` (chapter 5's GMM);
-* :mod:`.fetch` (the lite data), :mod:`.results` and :mod:`.storage` (where numbers and artifacts go),
+* :mod:`.fetch` and :mod:`.sources` (the lite data), :mod:`.results` and :mod:`.storage` (where numbers and
+  artifacts go),
   :mod:`.profiles` and :mod:`.specs` (the profile table), :mod:`.images` and :mod:`.runtime`.
 
 Each docstring names the chapter that teaches it.

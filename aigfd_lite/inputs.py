@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
@@ -79,6 +80,7 @@ def require(cfg: Any, needs: Sequence[str]) -> None:
 def check_data(root: str, parts: Sequence[str], sample: int = SAMPLE) -> None:
     """Raise :class:`MissingDataError` when a required part of ``parts`` (``"training"``, ``"test"``) under
     ``root`` is missing or unusable, as ``python -m aigfd_lite.data check`` would report it."""
+    # imported here, not at the top: `import aigfd_lite` stays free of scipy, torch
     from .data import check_layout
 
     failed = []
@@ -97,6 +99,7 @@ def check_data(root: str, parts: Sequence[str], sample: int = SAMPLE) -> None:
 def fan_urls() -> tuple[str, ...]:
     """The URLs face-alignment downloads FAN's weights from (its own tables where it imports)."""
     try:
+        # imported here, not at the top: `import aigfd_lite` stays free of face_alignment (optional: the FAN backend)
         from face_alignment.api import models_urls
         from face_alignment.detection.sfd.sfd_detector import models_urls as detector_urls
 
@@ -107,8 +110,6 @@ def fan_urls() -> tuple[str, ...]:
 
 def hub_checkpoints() -> Path:
     """Torch hub's checkpoint cache, where face-alignment keeps FAN's weights ($TORCH_HOME/hub/checkpoints)."""
-    import sys
-
     if "torch" in sys.modules:  # honours torch.hub.set_dir; otherwise torch's own rule, without importing it
         return Path(sys.modules["torch"].hub.get_dir()) / "checkpoints"
     home = os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torch"

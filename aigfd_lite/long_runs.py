@@ -22,6 +22,9 @@ from typing import Any, Mapping, Optional
 import pandas as pd
 import torch
 
+from .faces import build_corpus
+from .specs import parse_bool
+
 #: Longer than this (estimated GPU minutes, all runs of one call together) needs the explicit parameter.
 LONG_RUN_MINUTES = 10.0
 #: Assumed training images per second on one T4 at 224 px with mixed precision, per backbone (not measured here).
@@ -62,6 +65,7 @@ def estimate_gpu_minutes(n_items: int, run_cfg: Any) -> float:
 def stored_progress(run_dir: Path, run_cfg: Any) -> tuple[bool, float]:
     """``(finished, fraction done)`` of the run stored in ``run_dir`` if it has ``run_cfg``'s settings, else
     ``(False, 0.0)`` (absent, or other settings: it would be moved aside and trained afresh)."""
+    # imported here, not at the top: `import aigfd_lite.long_runs` stays free of scipy, torchvision
     from .train import load_checkpoint
     from .train import config_difference
 
@@ -81,12 +85,11 @@ def training_items(cfg: Any, run_cfg: Any) -> int:
     """The faces a run trains on: FDF's usable faces (``data_root`` set), else the lite corpus's training split,
     capped at ``max_train_items``."""
     if run_cfg.data_root:
+        # imported here, not at the top: `import aigfd_lite.long_runs` stays free of scipy
         from .fdf import FDFLayout
 
         n = len(FDFLayout(run_cfg.data_root, real_fraction=run_cfg.real_fraction, seed=run_cfg.seed, progress=False))
     else:
-        from .faces import build_corpus
-
         n = len(build_corpus(cfg, progress=False).subset("train"))
     cap = getattr(run_cfg, "max_train_items", None)
     return min(n, cap) if cap else n
@@ -98,10 +101,9 @@ def confirm_training(cfg: Any, runs: Optional[Mapping[str, Mapping[str, Any]]] =
     ``fetch_or_train`` (``kind="pretraining"``, default ``{"ours": {}}``) or ``fetch_or_train_blades``
     (``kind="blades"``)) that is not finished yet; raise :class:`LongRunNotStarted` if they add up to more than
     :data:`LONG_RUN_MINUTES` and ``start`` is false. Returns the table."""
+    # imported here, not at the top: `import aigfd_lite.long_runs` stays free of scipy, torchvision
     from .train import TrainConfig, checkpoint_dir
     from .train import with_data_identity
-
-    from .specs import parse_bool
 
     start = parse_bool(parameter, start)  # papermill's -p passes `true` as text: a typo must not start hours
     runs = {"ours": {}} if runs is None else runs
@@ -109,10 +111,12 @@ def confirm_training(cfg: Any, runs: Optional[Mapping[str, Mapping[str, Any]]] =
     for name, kwargs in runs.items():
         kwargs = dict(kwargs)
         if kind == "blades":
+            # imported here, not at the top: `import aigfd_lite.long_runs` stays free of scipy, sklearn, torchvision
             from .blades import BladesConfig
 
             run_cfg = BladesConfig.from_profile(cfg, bilevel=kwargs.pop("bilevel", True), **kwargs)
         elif kind == "pretraining":
+            # imported here, not at the top: `import aigfd_lite.long_runs` stays free of scipy, torchvision
             from .train import with_resolved_accumulation
 
             run_cfg = TrainConfig.from_profile(cfg, **kwargs)

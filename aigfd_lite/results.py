@@ -4,6 +4,7 @@ Tests and the book's status page read them back from there (every chapter ends b
 """
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .storage import atomic_write
+from .storage import atomic_write, store_path, store_root
 
 
 def repo_root(start: Path | None = None) -> Path | None:
@@ -126,8 +127,6 @@ def save_results(stem: str, profile: str, metrics: dict[str, Any], headline: dic
     ``[label, value]`` pairs and the book's status page lists them with the profile they were measured in.
     Everything else goes in ``metrics``.
     """
-    from .storage import store_root
-
     path = results_path(stem)
     record = {
         "notebook": stem,
@@ -144,8 +143,6 @@ def save_results(stem: str, profile: str, metrics: dict[str, Any], headline: dic
 
 def stored_results_path(stem: str, profile: str) -> Path:
     """Where :func:`save_results` keeps its copy when ``$AIGFD_STORE`` is set (e.g. on Google Drive)."""
-    from .storage import store_path
-
     return store_path("results", profile, f"{stem}.json")
 
 
@@ -158,8 +155,6 @@ def load_results(stem: str) -> dict[str, Any]:
 
 def _key(text: str) -> tuple:
     """A row or column key of a saved table: tuples are stored as their repr, e.g. "('DCGAN', 'acc')"."""
-    import ast
-
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -174,6 +169,7 @@ def baseline_transfer(stem: str = "06_results", metric: str = "acc") -> tuple[An
     rows named "binary baseline trained on <generator>"), or from an older build's ``metrics.table1`` (flattened
     keys); ``None`` when chapter 6 has not run in this build or holds no such row (chapter 0 then points forward).
     """
+    # imported here, not at the top: `import aigfd_lite.cli` stays free of pandas
     import pandas as pd
 
     try:

@@ -247,6 +247,7 @@ def parse_mapping(name: str, value: Any) -> dict:
         try:
             value = json.loads(text)
         except ValueError:
+            # imported here, not at the top: `import aigfd_lite` stays free of yaml (YAML values only)
             import yaml
 
             try:

@@ -70,6 +70,51 @@ def describe() -> str:
             f"(downloaded weights, the FDF index, ...), one sub-folder per kind")
 
 
+class PendingFile:
+    """A temporary file beside ``path``, reserved before the work that fills it (:func:`pending_file`):
+    :meth:`commit` renames it onto ``path``; :meth:`discard` (or leaving the ``with`` block without a commit, error or
+    not) removes it, so ``path`` is either the old file or the complete new one, never a half-written one."""
+
+    def __init__(self, path: PathLike, *, prefix: Optional[str] = None, mode: Optional[int] = 0o644,
+                 mkdir: bool = False):
+        self.target, self.mode = Path(path), mode
+        if mkdir:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+        name = f".{self.target.name}." if prefix is None else prefix
+        fd, self.path = tempfile.mkstemp(dir=self.target.parent, prefix=name, suffix=".tmp")
+        os.close(fd)
+        self.committed = False
+
+    def commit(self) -> None:
+        """Give the file its permissions (``mkstemp`` makes 0600; ``mode`` None keeps them) and rename it onto the
+        target; on failure the temporary file is removed."""
+        try:
+            if self.mode is not None:
+                os.chmod(self.path, self.mode)
+            os.replace(self.path, self.target)
+            self.committed = True
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        if not self.committed:
+            Path(self.path).unlink(missing_ok=True)
+
+    def __enter__(self) -> "PendingFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+
+def pending_file(path: PathLike, *, prefix: Optional[str] = None, mode: Optional[int] = 0o644,
+                 mkdir: bool = False) -> PendingFile:
+    """Reserve the temporary file of a write-then-replace now (an unwritable folder fails before minutes of work,
+    e.g. ``aigfd score --out``); fill ``.path``, then ``.commit()``. :func:`atomic_write` is the one-call form."""
+    return PendingFile(path, prefix=prefix, mode=mode, mkdir=mkdir)
+
+
 def atomic_write(path: PathLike, write: Callable[[str], None], *, prefix: Optional[str] = None,
                  mode: Optional[int] = 0o644, mkdir: bool = False) -> None:
     """The package's one write-then-replace: ``write(tmp)`` fills a temporary file beside ``path`` (named
@@ -77,16 +122,6 @@ def atomic_write(path: PathLike, write: Callable[[str], None], *, prefix: Option
     crash or a second process never leaves a half-written file where a good one was; on any error the temporary
     file is removed. ``mode``: the file's permissions (``mkstemp`` makes 0600; None keeps them); ``mkdir``: create
     the folder first."""
-    path = Path(path)
-    if mkdir:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}." if prefix is None else prefix, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with pending_file(path, prefix=prefix, mode=mode, mkdir=mkdir) as pending:
+        write(pending.path)
+        pending.commit()

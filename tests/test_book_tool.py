@@ -2,6 +2,7 @@ import json
 
 import book  # tools/book.py
 import pytest
+from conftest import FIXTURES
 
 
 def test_toc_lists_root_first_and_status_page():
@@ -74,7 +75,7 @@ def test_status_page_shows_gpu_measurements_or_says_there_is_none(tmp_path, monk
     monkeypatch.setattr(gpu_measurements, "MEASUREMENTS_DIR", tmp_path / "none")
     page = book.status_page(book.toc_stems())
     assert "## Measured on a GPU" in page and "no GPU measurement yet: run tools/gpu_check.py on a GPU" in page
-    monkeypatch.setattr(gpu_measurements, "MEASUREMENTS_DIR", Path(__file__).parent / "fixtures" / "gpu_measurements")
+    monkeypatch.setattr(gpu_measurements, "MEASUREMENTS_DIR", FIXTURES / "gpu_measurements")
     page = book.status_page(book.toc_stems())
     assert "| Fixture GPU, 2026-01-02, commit 0123456789 | fp16 + GradScaler | 123.4 | 10.0 | 12.0 |" in page
     assert "no GPU measurement yet" not in page

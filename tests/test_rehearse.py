@@ -11,9 +11,10 @@ import torch
 from aigfd_lite import resolve
 from aigfd_lite.blades.training import BladesConfig
 from aigfd_lite.models.network import ExifManipNet
-from aigfd_lite.models.weights import load_mapped, read_state
+from aigfd_lite.models.initialisation import load_mapped
+from aigfd_lite.models.weights import read_state
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 STEMS = [s for s in book.toc_stems() if book.paired(s)]
 
 

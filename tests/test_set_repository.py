@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 import set_repository as tool
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_this_checkout_agrees():

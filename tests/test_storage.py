@@ -42,3 +42,34 @@ def test_checkpoints_follow_the_store(monkeypatch, tmp_path):
     assert checkpoint_dir("full", "ours") == tmp_path / "drive" / "checkpoints" / "full" / "ours"
     monkeypatch.delenv("AIGFD_STORE")
     assert checkpoint_dir("lite", "ours").parts[-3:] == ("checkpoints", "lite", "ours")
+
+
+def _interrupted(tmp: str) -> None:
+    Path(tmp).write_bytes(b"half of it")
+    raise KeyboardInterrupt  # Ctrl-C (or a kill) in the middle of the write
+
+
+def test_interrupted_atomic_write_keeps_the_old_file_and_leaves_no_partial_one(tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        storage.atomic_write(path, _interrupted)
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["data.json"]
+    with pytest.raises(KeyboardInterrupt):
+        storage.atomic_write(tmp_path / "new" / "x.bin", _interrupted, mkdir=True)
+    assert list((tmp_path / "new").iterdir()) == []
+
+
+def test_pending_file_is_reserved_first_and_replaces_only_on_commit(tmp_path):
+    path = tmp_path / "rows.txt"
+    with storage.pending_file(path) as pending:
+        assert Path(pending.path).parent == tmp_path and Path(pending.path).exists() and not path.exists()
+        Path(pending.path).write_text("rows")
+    assert not path.exists() and list(tmp_path.iterdir()) == []  # left without a commit: discarded
+    with storage.pending_file(path) as pending:
+        Path(pending.path).write_text("rows")
+        pending.commit()
+    assert path.read_text() == "rows" and list(tmp_path.iterdir()) == [path]
+    assert path.stat().st_mode & 0o777 == 0o644
+    with pytest.raises(OSError):
+        storage.pending_file(tmp_path / "missing" / "rows.txt")  # an unwritable place fails before the work

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import jupytext
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.md"))
 MAX_LINES = 25
 MAX_COLUMNS = 88

@@ -46,7 +46,7 @@ class Synthetic(torch.utils.data.Dataset):
 
 def run(args: argparse.Namespace, batchnorm: str, out: Path) -> None:
     """Train ``args.steps + 1`` steps; rank 0 writes the median step time (the first step, a warm-up, excluded)."""
-    from aigfd_lite.models.weights import build_model
+    from aigfd_lite.models.initialisation import build_model
     from aigfd_lite.train.loop import TrainConfig, train
 
     tcfg = TrainConfig(profile="lite", device="cpu", batch_size=args.batch_size, epochs=1, input_size=args.input_size,

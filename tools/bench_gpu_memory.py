@@ -32,7 +32,7 @@ def accumulation_cost(steps=(1, 2, 4), batch: int = 32, repeats: int = 5) -> pd.
     import torch
 
     from aigfd_lite.runtime.distributed import Precision
-    from aigfd_lite.models.weights import build_model
+    from aigfd_lite.models.initialisation import build_model
     from aigfd_lite.train.loop import train_step
 
     from aigfd_lite import resolve

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     def one(kind: str, cold: bool = False, **options) -> None:
         i = next(counter) % len(images)
         if cold:
-            manipulate._mask_patch.cache_clear()
+            manipulate.mask._mask_patch.cache_clear()
         make_training_image(images[i], landmarks[i], sample_kind(rng) if kind == "mix" else kind, rng, **options)
 
     for i in range(len(images)):  # one pass: the warm columns measure an epoch's steady state

@@ -21,7 +21,7 @@ from PIL import Image
 from aigfd_lite import resolve
 from aigfd_lite.faces.corpus import build_corpus
 from aigfd_lite.manipulate import LABELS, make_training_image
-from aigfd_lite.models.weights import build_model
+from aigfd_lite.models.initialisation import build_model
 from aigfd_lite.pretext.batches import PretextDataset, to_tensor
 from aigfd_lite.pretext.build import build_pretext_dataset
 from aigfd_lite.train.loop import EpochSampler, TrainConfig, compute_losses

@@ -109,7 +109,7 @@ def part_d_features_gmm(s, device, workdir, deadline, record) -> None:
     from aigfd_lite.fdf.scan import LayoutPaths
     from aigfd_lite.gpu_check import gmm_timing, synthetic_tree
     from aigfd_lite.models.image_files import ImageFiles, stream_features
-    from aigfd_lite.models.weights import build_model
+    from aigfd_lite.models.initialisation import build_model
     from aigfd_lite.evaluation.protocol import detector_settings
 
     tree = synthetic_tree(workdir, s["tree"])

@@ -7,7 +7,7 @@ small side environment (numpy < 2 + imgaug, hash-pinned in requirements-imgaug.t
 runs this script there. It needs only numpy and imgaug (not aigfd_lite). For each seed it makes a deterministic
 test image, lets imgaug *draw* the warp (``PiecewiseAffine(scale=(0.04, 0.05), nb_rows=4, nb_cols=4, order=1,
 cval=0, mode="constant")``, the paper's setting, seeded) and warp the image, and stores the input, imgaug's jitter
-and imgaug's output. tests/test_manipulate.py feeds the same jitter to the package's warp backends and requires
+and imgaug's output. tests/manipulate/test_manipulate.py feeds the same jitter to the package's warp backends and requires
 agreement within one grey level.
 """
 from __future__ import annotations

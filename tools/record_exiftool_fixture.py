@@ -1,4 +1,4 @@
-"""Record exiftool's reading of the real camera files once, as the reference for tests/test_exif.py.
+"""Record exiftool's reading of the real camera files once, as the reference for tests/exif/test_exif.py.
 
 exiftool (Debian: ``apt-get install libimage-exiftool-perl``) is the reference EXIF reader; tests compare
 :func:`aigfd_lite.exif.read_exif` with its numbers. Run once, commit the small JSON; the tests need no exiftool:

@@ -15,7 +15,7 @@ results to ``_build/rehearsal/results/<stem>.json`` (``AIGFD_BUILD_DIR``), check
 by side, one thread per kernel, and stops after the phase in which a notebook fails, naming it and the cell.
 
 Offline stand-ins for what the full profile downloads: ``init`` = the synthetic checkpoint's path (so the key mapping
-of :func:`aigfd_lite.models.weights.map_official_state_dict` runs), dlib landmarks instead of FAN, BLADES' learned text
+of :func:`aigfd_lite.models.initialisation.map_official_state_dict` runs), dlib landmarks instead of FAN, BLADES' learned text
 tower instead of CLIP. The numbers are meaningless (a few steps on a few faces); what the rehearsal checks is that
 every full-only branch runs to the end and saves its results.
 """
@@ -50,7 +50,7 @@ def synthetic_released_checkpoint(path: Path, seed: int = 0) -> Path:
     import torch
 
     from aigfd_lite.models.network import ExifManipNet
-    from aigfd_lite.models.weights import OFFICIAL_HEADS
+    from aigfd_lite.models.initialisation import OFFICIAL_HEADS
 
     torch.manual_seed(seed)
     net = ExifManipNet()

@@ -31,6 +31,9 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from ..fdf import LayoutPaths, find_training_root, listdir, load_id_map, read_metainfo, read_rgb
+from .overlap import shared_files
+
 PathLike = Union[str, Path]
 DEFAULT_SAMPLE = 200
 MAX_UNREADABLE_FRACTION = 0.5  # a required part most of whose checked files cannot be read is not usable
@@ -79,8 +82,6 @@ def _count_unreadable(paths: Sequence[Path], read: Callable[[Path], object], k: 
 
 
 def _read_image(path: Path) -> None:
-    from ..fdf import read_rgb
-
     read_rgb(path)
 
 
@@ -93,9 +94,6 @@ def _read_exif_json(path: Path) -> None:
 
 def check_training(root: Path, sample: Optional[int] = DEFAULT_SAMPLE, seed: int = 0) -> list[PartReport]:
     """The parts of ``SSL_training_data`` (``root``)."""
-    from ..fdf import LayoutPaths, listdir, read_metainfo
-    from ..fdf import load_id_map
-
     p = LayoutPaths.of(root)
     images = sorted(n[:-4] for n in listdir(p.image_dir) if n.endswith(".png"))
     out = []
@@ -156,6 +154,7 @@ def check_training(root: Path, sample: Optional[int] = DEFAULT_SAMPLE, seed: int
 
 def check_test(data_root: Path, sample: Optional[int] = DEFAULT_SAMPLE, seed: int = 0) -> list[PartReport]:
     """The parts of the paper's ``data/`` folder (``data_root``)."""
+    # imported here, not at the top: `import aigfd_lite.data` stays free of pandas, sklearn, torchvision
     from ..evaluation import GENERATOR_FOLDERS, IMAGE_SUFFIXES, PaperLayout
 
     layout = PaperLayout(data_root)
@@ -187,6 +186,7 @@ def check_test(data_root: Path, sample: Optional[int] = DEFAULT_SAMPLE, seed: in
 
 def test_set_files(data_root: Path) -> list[Path]:
     """The test sets' image files: ``test.txt``'s faces and the generator folders' images."""
+    # imported here, not at the top: `import aigfd_lite.data` stays free of pandas, sklearn, torchvision
     from ..evaluation import GENERATOR_FOLDERS, IMAGE_SUFFIXES, PaperLayout
 
     layout = PaperLayout(data_root)
@@ -202,8 +202,6 @@ def test_set_files(data_root: Path) -> list[Path]:
 
 def overlap_report(part: str, train: Sequence[Path], test: Sequence[Path]) -> PartReport:
     """A row flagging ``train`` files that are also test files (same file or same bytes)."""
-    from .overlap import shared_files
-
     pairs = shared_files(train, test)
     r = PartReport(part, True, present=len(train), overlap=len(pairs))  # checked: decoded files only (none here)
     r.note = (f"OVERLAP: {len(pairs)} training file(s) also in the test sets (same file or same bytes), e.g. "
@@ -214,8 +212,6 @@ def overlap_report(part: str, train: Sequence[Path], test: Sequence[Path]) -> Pa
 def check_layout(root: PathLike, *, only: Optional[str] = None, sample: Optional[int] = DEFAULT_SAMPLE,
                  seed: int = 0) -> list[PartReport]:
     """Every part under ``root`` (``only``: "training" or "test"). A side that cannot be found is one failed row."""
-    from ..fdf import find_training_root
-
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"data root {root} does not exist")
@@ -236,8 +232,6 @@ def check_layout(root: PathLike, *, only: Optional[str] = None, sample: Optional
         else:
             out += check_test(data_root, sample, seed)
             if training_root is not None:
-                from ..fdf import LayoutPaths, listdir
-
                 image_dir = LayoutPaths.of(training_root).image_dir
                 fdf = [image_dir / n for n in sorted(listdir(image_dir)) if n.endswith(".png")]
                 out.append(overlap_report("overlap: FDF images vs test sets", fdf, test_set_files(data_root)))

@@ -28,7 +28,9 @@ from typing import Mapping, Optional, Sequence, Union
 import numpy as np
 from PIL import Image
 
+from ..camera import sample_tags
 from ..fdf import LayoutPaths
+from ..manipulate import MANIPULATIONS, make_training_image
 
 PathLike = Union[str, Path]
 FIRST_NAME = 100000  # FDF's image names are integers
@@ -150,8 +152,6 @@ def write_synthetic_tree(root: PathLike, n: int, *, seed: int = 0, manipulated: 
         os.link(source, target)
         links[0] += 1
 
-    from ..camera import sample_tags
-
     pool_tags = sample_tags(rng, distinct_json)
     pool_json = []
     for j in range(distinct_json):
@@ -182,8 +182,6 @@ def write_synthetic_tree(root: PathLike, n: int, *, seed: int = 0, manipulated: 
 def _manipulated_versions(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The four precomputed versions as the published files were made: at 224 px from the 128 px face, back at
     128 px, one eye, the mouth rotated (the code's variants), in :data:`aigfd_lite.manipulate.MANIPULATIONS` order."""
-    from ..manipulate import MANIPULATIONS, make_training_image
-
     return np.stack([make_training_image(image, landmarks, kind, rng, symmetric=False, eyes="one",
                                          vertical="rotate180") for kind in MANIPULATIONS])
 
@@ -194,7 +192,7 @@ def lite_miniature(cfg, root: PathLike, *, n_faces: Optional[int] = 48, n_genera
     tags otherwise) with their four manipulated files; CelebA-HQ-like reals from the test split; the lite DCGAN's
     faces in each of the nine generator folders. Returns the two roots; ``root/README.txt`` says what is stand-in.
     Fetch-or-build: a tree already built with the same settings is reused."""
-    from ..camera import sample_tags
+    # imported here, not at the top: `import aigfd_lite.data` stays free of pandas
     from ..faces import ORDINAL_TAGS, build_corpus
     from ..evaluation import sample_dcgan
     from ..evaluation import GENERATOR_FOLDERS

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from ..fetch import sha256_of
+
 
 def _identities(paths: Sequence[Path]) -> dict[Path, tuple[tuple[int, int], int]]:
     """Each readable path's (device, inode) and size; paths that cannot be examined are left out (counted
@@ -29,8 +31,6 @@ def _identities(paths: Sequence[Path]) -> dict[Path, tuple[tuple[int, int], int]
 def shared_files(first: Sequence[Path], second: Sequence[Path]) -> list[tuple[Path, Path]]:
     """Pairs ``(a, b)``, ``a`` from ``first`` and ``b`` from ``second``, that are one file or hold the same bytes;
     each ``a`` at most once, in ``first``'s order."""
-    from ..fetch import sha256_of
-
     theirs = _identities(second)
     by_inode = {inode: path for path, (inode, _) in theirs.items()}
     by_size: dict[int, list[Path]] = {}

@@ -56,6 +56,7 @@ def choose_n_components(X: np.ndarray, candidates: Sequence[int], *, n_splits: i
 def rate_interval(flags: np.ndarray, *, level: float = 0.95, n_resamples: int = 2000,
                   seed: int = 0) -> dict[str, float]:
     """The share of ``True`` in ``flags`` with a percentile-bootstrap interval (faces resampled)."""
+    # imported here, not at the top: `import aigfd_lite.detector` stays free of scipy
     from scipy.stats import bootstrap
 
     flags = np.asarray(flags, dtype=np.float64).ravel()

@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from ..fetch import files
 from ..models import CLIP_MEAN, CLIP_STD
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -30,8 +31,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def mobilenet_weights_path() -> Path:
-    from ..fetch import files
-
     found = files("mobilenet-v2-imagenet", "*.pth")
     if not found:
         raise FileNotFoundError("the mobilenet-v2-imagenet source holds no .pth file (run python -m aigfd_lite.fetch)")
@@ -77,6 +76,7 @@ def semantic_features_model(name: str = "clip") -> nn.Module:
         raise RuntimeError(f"{name!r} features are not available in this book; FaRL needs its authors' checkpoint "
                            "(download it on Colab and wrap it like semantic_features_model('clip'))")
     try:
+        # imported here, not at the top: `import aigfd_lite.evaluation` stays free of open_clip (optional)
         import open_clip
     except ImportError as err:
         raise RuntimeError("CLIP features need `pip install open_clip_torch` and a weight download (full profile, "

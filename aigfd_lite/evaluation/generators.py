@@ -15,8 +15,6 @@ says so next to every number. Autoencoder weights are cached under ``build_dir()
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -26,6 +24,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..fetch import files
+from ..results import build_dir
+from ..runtime import progress_bar as tqdm
+from ..storage import atomic_write
 from .testsets import resample
 
 DCGAN_LATENT = 100
@@ -60,8 +62,6 @@ class DCGANGenerator(nn.Module):
 
 def dcgan_weights_path() -> Path:
     """The shipped weights file of the fetched ``dcgan-faces`` source."""
-    from ..fetch import files
-
     found = files("dcgan-faces", "*weights.tar")
     if not found:
         raise FileNotFoundError("the dcgan-faces source holds no weights.tar (run python -m aigfd_lite.fetch)")
@@ -149,8 +149,6 @@ def train_autoencoder(images: np.ndarray, *, size: int = 32, epochs: int = 60, b
 
 def _train_autoencoder(images: np.ndarray, size: int, epochs: int, batch_size: int, lr: float, seed: int,
                        progress: bool) -> tuple[FaceAutoencoder, pd.DataFrame]:
-    from ..runtime import progress_bar as tqdm
-
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     data = _to_tensor(resample(images, size))
@@ -188,8 +186,6 @@ def fetch_or_train_autoencoder(images: np.ndarray, *, size: int = 32, epochs: in
 
     Returns the model and the training log (``None`` when loaded from the cache).
     """
-    from ..results import build_dir
-
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else build_dir() / "checkpoints"
     path = folder / f"autoencoder-{size}px-{epochs}ep-seed{seed}-{fingerprint(images)}.pt"
     if path.is_file():
@@ -197,14 +193,9 @@ def fetch_or_train_autoencoder(images: np.ndarray, *, size: int = 32, epochs: in
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return model.eval(), None
     model, log = train_autoencoder(images, size=size, epochs=epochs, seed=seed, progress=progress)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".autoencoder-", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)  # a killed run never leaves a half-written checkpoint behind
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    # a killed run never leaves a half-written checkpoint behind
+    atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp), prefix=".autoencoder-", mode=None,
+                 mkdir=True)
     return model, log
 
 

@@ -104,6 +104,7 @@ def auc_difference(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.nda
     once. With a few dozen pairs, an interval that contains 0 is no evidence of a difference. Underneath:
     :func:`scipy.stats.bootstrap`.
     """
+    # imported here, not at the top: `import aigfd_lite.evaluation` stays free of scipy
     from scipy.stats import bootstrap
 
     arrays = [_scores(name, v) for name, v in zip(("real (a)", "generated (a)", "real (b)", "generated (b)"),

@@ -25,7 +25,10 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from .testsets import TestSet, as_tested
+from .generators import lite_generators
+from ..models import ImageFiles, TASKS, cached_features, extract_features
+from .recipe import Choice, detector_faces, detector_params, lite_real_faces, proxy_faces, view_of
+from .testsets import TestSet, as_tested, lite_test_set, paper_test_sets
 
 
 @dataclass
@@ -47,17 +50,10 @@ def load_protocol(cfg: Any, progress: bool = False, uncontrolled: bool = False) 
     """The profile's protocol (see the module docstring); ``uncontrolled`` adds lite test sets without the
     resolution control (chapter 6 measures the difference)."""
     if cfg.data_root:
-        from .recipe import detector_faces
-
-        from .testsets import paper_test_sets
-
         fit_real = detector_faces(cfg)  # the paper's GMM images, streamed
         sets = paper_test_sets(f"{cfg.data_root}/data", cfg.n_test_per_generator, cfg.test_seed, cfg.test_size,
                                stream=True)
         return Protocol(fit_real, sets)
-    from .generators import lite_generators
-    from .recipe import lite_real_faces, view_of
-    from .testsets import lite_test_set
 
     parts = lite_real_faces(cfg, progress=progress)
     gmm_raw, test_raw = parts["gmm"].images, parts["test"].images
@@ -89,10 +85,6 @@ def featurize(model: Any, protocol: Protocol, cfg: Any, *, uncontrolled: bool = 
     baseline's generated training faces), ``all_real`` (every lite real face) and ``proxy`` (lite: the manipulated
     copies of the GMM faces that choose the detector, :func:`aigfd_lite.evaluation.recipe.proxy_faces`). ``uncontrolled``: the GMM's
     faces and the test sets without the resolution control instead."""
-    from ..models import cached_features
-    from ..models import ImageFiles
-    from ..models import extract_features
-
     seen: dict[str, np.ndarray] = {}  # lite: the same images (each set's real test faces) featurised once
 
     def run(images: Any) -> np.ndarray:  # arrays (lite) or ImageFiles (full: streamed, cached per model and files)
@@ -130,8 +122,6 @@ def featurize(model: Any, protocol: Protocol, cfg: Any, *, uncontrolled: bool = 
         out["all_real"] = (np.concatenate([run(protocol.fit_real), run(protocol.all_real[n_fit:])]) if reuse
                            else run(protocol.all_real))
     if proxy:
-        from .recipe import proxy_faces
-
         faces = proxy_faces(cfg)
         if faces is not None:
             out["proxy"] = run(faces)
@@ -141,8 +131,6 @@ def featurize(model: Any, protocol: Protocol, cfg: Any, *, uncontrolled: bool = 
 def detector_settings(cfg: Any, **overrides: Any) -> dict[str, Any]:
     """:class:`~aigfd_lite.detector.GMMDetector` arguments of a profile (``overrides`` win): the profile's own K
     and PCA dimension; chapter 5's choice comes from :func:`aigfd_lite.evaluation.recipe.chapter_detector`."""
-    from .recipe import Choice, detector_params
-
     settings = detector_params(cfg, Choice(cfg.gmm_components, cfg.gmm_pca_components, "paper"))
     settings.update(overrides)
     return settings
@@ -151,7 +139,7 @@ def detector_settings(cfg: Any, **overrides: Any) -> dict[str, Any]:
 def pretext_evidence(models: dict[str, Any], cfg: Any, n_resamples: int = 300) -> pd.DataFrame:
     """Held-out pretext accuracy (chapter 4's check, the corpus's test split) of each pretraining run: per run the
     best bootstrap lower bound among the tasks it trained and whether that bound is above chance (0.5)."""
-    from ..models import TASKS
+    # imported here, not at the top: `import aigfd_lite.evaluation` stays free of scipy
     from ..pretext import bootstrap_intervals, build_pretext_dataset, evaluate_pretext
 
     test_set = build_pretext_dataset(cfg, "test", schedule="every_kind")

@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold
 
 from ..detector import GMMDetector
+from ..faces import landmarks_68
 
 TIE = 0.005  # proxy AUCs closer than this to the best count as tied (the smaller mixture wins)
 N_SPLITS = 3
@@ -34,7 +35,7 @@ N_SPLITS = 3
 def manipulated_versions(faces: np.ndarray, *, crop_scale: float, seed: int = 2024,
                          backend: str = "dlib") -> tuple[np.ndarray, list[str]]:
     """One manipulated copy of each uint8 face crop (N, S, S, 3) and its kind (see the module docstring)."""
-    from ..faces import landmarks_68
+    # imported here, not at the top: `import aigfd_lite.evaluation.proxy` stays free of scipy
     from ..manipulate import MANIPULATIONS, manipulate
 
     if faces.ndim != 4 or faces.shape[-1] != 3 or faces.dtype != np.uint8:

@@ -26,6 +26,13 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
+from ..detector import GMMDetector
+from ..faces import CELEBA_JPEG_QUALITY as JPEG_QUALITY, celeba_faces
+from .generators import AUTOENCODER_SIZE, DCGAN_SIZE
+from ..models import ImageFiles
+from .proxy import choose_by_proxy, manipulated_versions
+from .testsets import PaperLayout, as_tested
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -41,16 +48,12 @@ class Choice:
 
 def lite_native_size() -> int:
     """The common resolution of the lite protocol: the smallest native size of the lite generators."""
-    from .generators import AUTOENCODER_SIZE, DCGAN_SIZE
-
     return min(DCGAN_SIZE, AUTOENCODER_SIZE)
 
 
 def view_of(cfg: Any) -> dict[str, Any]:
     """The :func:`~aigfd_lite.images.as_tested` arguments every image of profile ``cfg`` takes (full: none):
     lite goes down to the common resolution, through CelebA's JPEG encoder there, then to the test size."""
-    from ..faces import CELEBA_JPEG_QUALITY as JPEG_QUALITY
-
     lite = not cfg.data_root
     return dict(native_size=lite_native_size() if lite else None, test_size=cfg.test_size,
                 jpeg_quality=JPEG_QUALITY if lite else None)
@@ -59,8 +62,6 @@ def view_of(cfg: Any) -> dict[str, Any]:
 def lite_real_faces(cfg: Any, progress: bool = False) -> dict[str, Any]:
     """The lite CelebA crops by part (:meth:`aigfd_lite.faces.celeba.CelebAFaces.splits`): ``gmm`` (the first
     ``n_gmm_fit`` of that part), ``test`` and ``generator_train``, as :class:`~aigfd_lite.faces.celeba.CelebAFaces`."""
-    from ..faces import celeba_faces
-
     parts = celeba_faces(cfg, progress=progress).splits()
     parts["gmm"] = parts["gmm"].subset(range(min(cfg.n_gmm_fit, len(parts["gmm"]))))
     return parts
@@ -70,12 +71,8 @@ def detector_faces(cfg: Any) -> Any:
     """The real faces chapter 5's detector is fitted on, preprocessed as every test image is (lite: a uint8 array
     of CelebA faces; full: an :class:`~aigfd_lite.image_files.ImageFiles` that feature extraction streams)."""
     if cfg.data_root:
-        from ..models import ImageFiles
-        from .testsets import PaperLayout
-
         layout = PaperLayout(f"{cfg.data_root}/data")
         return ImageFiles(layout.gmm_train_paths(cfg.n_gmm_fit), cfg.test_size)
-    from .testsets import as_tested
 
     return as_tested(lite_real_faces(cfg)["gmm"].images, **view_of(cfg))
 
@@ -85,8 +82,6 @@ def proxy_faces(cfg: Any, raw: Optional[np.ndarray] = None) -> Optional[np.ndarr
     (:mod:`aigfd_lite.evaluation.proxy`). ``raw``: the GMM's crops if already loaded. Full: None (nothing is chosen)."""
     if not cfg.gmm_k_candidates:
         return None
-    from .proxy import manipulated_versions
-    from .testsets import as_tested
 
     raw = lite_real_faces(cfg)["gmm"].images if raw is None else raw
     manipulated, _ = manipulated_versions(raw, crop_scale=cfg.crop_scale, seed=cfg.seed)
@@ -108,7 +103,6 @@ def choose(cfg: Any, X: np.ndarray, X_proxy: Optional[np.ndarray] = None) -> tup
     if X_proxy is None:
         raise ValueError("the lite detector is chosen by the proxy: pass the manipulated faces' features X_proxy "
                          "(aigfd_lite.evaluation.proxy_faces)")
-    from .proxy import choose_by_proxy
 
     best, table = choose_by_proxy(X, X_proxy, candidates(cfg), reg_covar=cfg.gmm_reg_covar,
                                   random_state=cfg.gmm_random_state)
@@ -128,7 +122,5 @@ def chapter_detector(cfg: Any, X: np.ndarray, X_proxy: Optional[np.ndarray] = No
     """Chapter 5's detector fitted on the GMM faces' features ``X`` (:func:`detector_faces`), chosen with their
     manipulated copies' ``X_proxy`` (:func:`proxy_faces`; full: None): the fitted detector, the choice and its
     table. ``overrides`` (e.g. another threshold rule) go to the detector."""
-    from ..detector import GMMDetector
-
     choice, table = choose(cfg, X, X_proxy)
     return GMMDetector(**{**detector_params(cfg, choice), **overrides}).fit(X), choice, table

@@ -22,6 +22,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFilter
 
+from .metrics import detection_metrics
+from ..models import extract_features
+
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
@@ -89,9 +92,6 @@ def robustness_table(model, detector, test_sets: Mapping[str, tuple[np.ndarray, 
                      conditions: Optional[list[str]] = None, seed: int = 2024) -> pd.DataFrame:
     """One row per (condition, test set): acc, auc, ap, false_alarm (processed real faces called AI-generated) and
     tpr (processed generated faces caught), scored by the clean ``detector`` at its threshold."""
-    from .metrics import detection_metrics
-    from ..models import extract_features
-
     rows = []
     for condition in conditions or list(CONDITIONS):
         for name, (real, fake) in test_sets.items():

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..images import as_tested, resample, through  # noqa: F401 (the resampling every test image takes)
+from ..images import UnreadableImage, as_tested, resample, through
+from ..models import ImageFiles, read_resized
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +181,6 @@ def load_images(paths: Iterable[Path], size: int) -> tuple[np.ndarray, list[Path
     """Read images whole (no face crop) with :func:`aigfd_lite.images.reader.load_rgb`, resized to ``size`` x ``size``
     (bilinear); returns (uint8 array, paths that could not be read, each logged with the reason). In RAM: the full
     profile streams instead (:class:`aigfd_lite.models.image_files.ImageFiles`, the same reading)."""
-    from ..models import read_resized
-    from ..images import UnreadableImage
-
     images, failed = [], []
     for path in paths:
         try:
@@ -214,8 +212,6 @@ def paper_test_sets(data_root: str | Path, n_per_generator: int = 5_000, seed: i
     layout = PaperLayout(Path(data_root))
     pairs = layout.balanced_paths(n_per_generator, seed, generators)
     if stream:
-        from ..models import ImageFiles
-
         return {name: TestSet(name, ImageFiles(real, size), ImageFiles(fake, size))
                 for name, (real, fake) in pairs.items()}
     return {name: load_test_set(name, real, fake, size) for name, (real, fake) in pairs.items()}

@@ -24,6 +24,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
+from PIL import Image
+
 from ..images import UnreadableImage
 
 #: The four ordinal EXIF tags, in the order of every (N, 4) tag array of the package: the one tag tuple (the
@@ -228,8 +230,6 @@ def read_exif(path: Union[str, Path]) -> ExifTags:
     decompression-bomb header, anything Pillow cannot identify) and ``FileNotFoundError`` if it does not exist;
     no other exception escapes.
     """
-    from PIL import Image
-
     path = Path(path)
     if path.is_dir():
         raise NotAnImageError(f"{path} is a folder, not an image")

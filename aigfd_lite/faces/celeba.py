@@ -29,6 +29,7 @@ are JPEG quality 75 with 4:2:0 chroma subsampling (their quantisation tables are
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import time
@@ -39,8 +40,12 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from . import corpus as faces
 from .crops import crop_face
+from ..fetch import SOURCES, files
 from ..images import UnreadableImage
+from ..profiles import resolve
+from ..results import staged_folder
 
 CELEBA_VERSION = 1  # bump when the recipe changes, so old caches are not reused
 SOURCE = "celeba-photos"
@@ -122,17 +127,14 @@ def celeba_photos(cfg) -> dict[str, Path]:
 def _photos(cfg, folder: Optional[Path]) -> tuple[list[Path], str]:
     """The photos and what identifies them: the source's sha256, or a custom folder's names and sizes."""
     if folder is None:
-        from ..fetch import SOURCES, files
-
         return files(SOURCE, "*.jpg", cfg.cache_dir), SOURCES[SOURCE].sha256
     paths = sorted(p for p in Path(folder).iterdir() if p.is_file())
     return paths, hashlib.sha256("\n".join(f"{p.name}:{p.stat().st_size}" for p in paths).encode()).hexdigest()
 
 
 def _settings(cfg, crop: str, photos_id: str) -> dict:
+    # imported here, not at the top: `import aigfd_lite.evaluation` stays free of dlib (slow to import)
     import dlib
-
-    from . import corpus as faces
 
     return {"celeba_version": CELEBA_VERSION, "photos": photos_id, "crop": crop, "face_size": cfg.face_size,
             "crop_scale": cfg.crop_scale, "min_face_px": cfg.min_face_px, "aligned_box": ALIGNED_BOX,
@@ -153,8 +155,6 @@ def _key(settings: dict) -> str:
 
 def _choose_box(image: np.ndarray, cfg, crop: str, note) -> Optional[tuple[tuple[int, int, int, int], float]]:
     """The box to crop, or None after noting why the photo is skipped."""
-    from . import corpus as faces
-
     if crop == "aligned":
         if image.shape[:2] != ALIGNED_SHAPE:
             note("not_aligned_size", f"{image.shape[1]} x {image.shape[0]}, not 178 x 218")
@@ -183,9 +183,6 @@ def celeba_faces(cfg, crop: str = "detector", *, folder: str | Path | None = Non
     """Fetch-or-compute the CelebA face crops for profile ``cfg`` (``face_size``, ``crop_scale``,
     ``min_face_px``; see the module docstring). ``folder`` replaces the fetched photos (tests use it);
     ``cache=False`` neither reads nor writes the cache."""
-    from . import corpus as faces
-    from ..results import staged_folder
-
     if crop not in CROPS:
         raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
     paths, photos_id = _photos(cfg, None if folder is None else Path(folder))
@@ -201,6 +198,7 @@ def celeba_faces(cfg, crop: str = "detector", *, folder: str | Path | None = Non
         except (OSError, ValueError, KeyError):  # a damaged cache entry: rebuild it
             pass
 
+    # imported here, not at the top: `import aigfd_lite.evaluation` stays free of tqdm
     from tqdm.auto import tqdm
 
     start, log, kept = time.perf_counter(), [], []
@@ -242,10 +240,6 @@ def celeba_faces(cfg, crop: str = "detector", *, folder: str | Path | None = Non
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m aigfd_lite.faces.celeba [--profile lite] [--crop detector]``: build (or load) the crops; ``make data``."""
-    import argparse
-
-    from ..profiles import resolve
-
     parser = argparse.ArgumentParser(description="Crop the lite CelebA faces into the data cache.")
     parser.add_argument("--profile", default="lite")
     parser.add_argument("--crop", default="detector", choices=CROPS)

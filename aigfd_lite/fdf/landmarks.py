@@ -17,6 +17,7 @@ On Colab, ``backend="fan"`` on the GPU; offline, ``backend="dlib"`` (the lite pr
 """
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections import Counter
@@ -25,8 +26,13 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
+import torch
 
-from .index import load_npz, save_npz
+from ..images import UnreadableImage
+from .index import default_index_dir, load_npz, save_npz
+from .layout import FDFLayout
+from ..manipulate import resize_bilinear
+from ..runtime import progress_bar as tqdm
 
 VERSION = 1
 WORK_SIZE = 224  # the paper finds landmarks on the 224 px face
@@ -80,13 +86,12 @@ class FaceLandmarks:
 
 def landmarks_path(layout: Any, backend: str) -> Path:
     """Where the table of ``layout`` (its data hash) and ``backend`` lives: beside the FDF index."""
-    from .index import default_index_dir
-
     return default_index_dir(layout.root) / f"landmarks68-{layout.data_hash[:16]}-{backend}.npz"
 
 
 def locator(backend: str = "dlib", device: str = "cpu") -> Locate:
     """A function: 224 px RGB uint8 face -> its 68 points (float32, pixels), or None where no face is found."""
+    # imported here, not at the top: `import aigfd_lite.data` stays free of pandas
     from ..faces import landmarks as lm
 
     if backend not in lm.BACKENDS:
@@ -107,8 +112,6 @@ def locator(backend: str = "dlib", device: str = "cpu") -> Locate:
 
 def face_points(image: np.ndarray, locate: Locate) -> tuple[Optional[np.ndarray], str]:
     """One face crop's points in crop-relative units, or ``(None, reason)``: "no_face" or "landmarks_outside"."""
-    from ..manipulate import resize_bilinear
-
     points = locate(resize_bilinear(image, WORK_SIZE))
     if points is None:
         return None, "no_face"
@@ -126,10 +129,6 @@ def landmark_pass(layout: Any, backend: str = "dlib", device: str = "cpu", *, pa
 
     ``path`` defaults to :func:`landmarks_path`; ``locate`` replaces the backend (tests, benchmarks); ``limit``
     stops after that many faces in this call (the table stays resumable)."""
-    from ..runtime import progress_bar as tqdm
-
-    from ..images import UnreadableImage
-
     path = Path(path) if path is not None else landmarks_path(layout, backend)
     n = len(layout)
     table = None
@@ -190,10 +189,6 @@ def load_or_compute(layout: Any, backend: str = "dlib", device: str = "cpu", pro
 def main(argv: Optional[list[str]] = None) -> None:
     """``python -m aigfd_lite.fdf.landmarks DATA_ROOT [--backend fan|dlib] [--device cuda]``: run (or resume) the
     pass before training, e.g. in its own Colab cell; training then reads the table."""
-    import argparse
-
-    from .layout import FDFLayout
-
     parser = argparse.ArgumentParser(description="The one-time 68-point landmark pass over the FDF faces.")
     parser.add_argument("data_root")
     parser.add_argument("--backend", default="fan", choices=("fan", "dlib"))
@@ -206,8 +201,6 @@ def main(argv: Optional[list[str]] = None) -> None:
 
 
 def _cuda() -> bool:
-    import torch
-
     return torch.cuda.is_available()
 
 

@@ -20,7 +20,9 @@ from typing import Any, Callable, NamedTuple, Optional
 import numpy as np
 
 from ..camera import TAGS
+from ..exif import FLICKR_KEYS, flickr
 from .id_map import load_id_map
+from ..runtime import progress_bar as tqdm
 
 EXIF_DIR = "fdf_ccby2_exif_update_filtered_v2"
 N_MANIPULATED = 4
@@ -85,8 +87,6 @@ def sort_key(name: str) -> tuple:
 
 def _registered_parsers() -> dict[int, str]:
     """``id(function) -> token`` of the package's own parsers (:data:`PARSER_TOKENS`), wherever they live."""
-    from ..exif import flickr
-
     return {id(getattr(flickr, name)): token for name, token in PARSER_TOKENS.items()}
 
 
@@ -133,8 +133,6 @@ class TagReader:
     """One photo's JSON -> (skip reason or "", the four EXIF strings, tags (4,) in TAGS order, NaN = unparseable)."""
 
     def __init__(self, parse: Callable) -> None:
-        from ..exif import FLICKR_KEYS
-
         self.parse, self.keys = parse, {t: FLICKR_KEYS[t] for t in TAGS}
         self.per_field = _parser_name(parse) in PER_FIELD_PARSERS
         self.cache: dict[tuple, tuple] = {}
@@ -191,7 +189,6 @@ def read_all(paths: list, parse: Callable, workers: Optional[int] = None, progre
     """:class:`TagReader` over ``paths`` in order, in ``workers`` forked processes (default: one per CPU when
     there are at least :data:`PARALLEL_FROM` paths; where fork is unavailable, in this process)."""
     global _WORKER_READER
-    from ..runtime import progress_bar as tqdm
 
     if workers is None:
         workers = (os.cpu_count() or 1) if len(paths) >= PARALLEL_FROM else 1

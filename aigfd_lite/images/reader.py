@@ -86,6 +86,7 @@ def _composite(rgb: np.ndarray, alpha: np.ndarray, background: Sequence[int]) ->
 def _decode_16bit_colour(path: Path, background: Sequence[int], notes: list[str]) -> np.ndarray | None:
     """A 16-bit colour PNG/TIFF via OpenCV (which keeps all 16 bits); None when OpenCV is not installed."""
     try:
+        # imported here, not at the top: `import aigfd_lite.blades` stays free of cv2 (optional)
         import cv2
     except ImportError:
         return None

@@ -22,6 +22,7 @@ import torch
 
 from .image_files import ImageFiles
 from ..results import build_dir, write_json_atomic
+from ..storage import atomic_write, store_path
 
 
 def model_digest(model: torch.nn.Module) -> str:
@@ -52,8 +53,6 @@ def cache_key(model: torch.nn.Module, images: ImageFiles, **settings: Any) -> st
 
 
 def features_dir() -> Path:
-    from ..storage import store_path
-
     return store_path("features", default=build_dir() / "features")
 
 
@@ -74,10 +73,12 @@ def cached_features(model: torch.nn.Module, images: ImageFiles, compute: Callabl
             images.unreadable = [Path(p) for p in info["unreadable"]]
             return features
     features = np.asarray(compute(), dtype=np.float32)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = array.with_name(f"{key}.partial.npy")
-    np.save(partial, features)
-    partial.replace(array)
+    atomic_write(array, lambda tmp: _save_array(tmp, features), mkdir=True)
     write_json_atomic(meta, {"rows": int(features.shape[0]), "dim": int(features.shape[1]), "files": len(images),
                              "unreadable": [str(p) for p in images.unreadable], "settings": settings})
     return features
+
+
+def _save_array(path: str, features: np.ndarray) -> None:
+    with open(path, "wb") as fh:  # through a handle: np.save would add ".npy" to the temporary file's name
+        np.save(fh, features)

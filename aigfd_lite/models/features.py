@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..runtime import gather_rows, processes
+from ..runtime import gather_rows, processes, progress_bar as tqdm
 from .image_files import ImageFiles, stream_features
 from .network import _autocast, prepare_batch
 
@@ -48,7 +48,6 @@ def _features(model: nn.Module, images: np.ndarray | torch.utils.data.Dataset, i
         n = len(images)
         batches = iter(torch.utils.data.DataLoader(images, batch_size=batch_size, shuffle=False,
                                                    num_workers=num_workers, pin_memory=device.type == "cuda"))
-    from ..runtime import progress_bar as tqdm
 
     was_training = model.training
     model.eval().to(device)

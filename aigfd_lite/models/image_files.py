@@ -22,6 +22,11 @@ from typing import Any, Iterable, Optional, Union
 
 import numpy as np
 import torch
+from PIL import Image
+
+from ..images import UnreadableImage, as_tested, load_rgb
+from .network import _autocast, prepare_batch
+from ..runtime import gather_rows, processes, progress_bar as tqdm, worker_count
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +34,6 @@ log = logging.getLogger(__name__)
 def read_resized(path: Union[str, Path], size: int) -> np.ndarray:
     """One image read whole (:func:`aigfd_lite.images.reader.load_rgb`) and resized to ``size`` x ``size`` (Pillow's
     bilinear): uint8 (size, size, 3). Unreadable files raise :class:`~aigfd_lite.images.reader.UnreadableImage`."""
-    from PIL import Image
-
-    from ..images import load_rgb
-
     return np.array(Image.fromarray(load_rgb(path)).resize((size, size), Image.Resampling.BILINEAR))
 
 
@@ -68,8 +69,6 @@ class ImageFiles(torch.utils.data.Dataset, Sequence):
     def read(self, i: int) -> np.ndarray:
         image = read_resized(self.path(i), self.size)
         if self.native_size and self.control_resolution:
-            from ..images import as_tested
-
             image = as_tested(image[None], native_size=self.native_size, test_size=self.size)[0]
         return image
 
@@ -99,8 +98,6 @@ class _Readable(torch.utils.data.Dataset):
         return len(self.part)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, bool]:
-        from ..images import UnreadableImage
-
         try:
             return torch.from_numpy(self.files[self.part[i]]), True
         except (UnreadableImage, OSError) as err:
@@ -115,12 +112,6 @@ def stream_features(model: torch.nn.Module, files: ImageFiles, *, input_size: in
     """Features (float32 (n readable, D)) of ``files``, read in ``num_workers`` DataLoader workers (at most one per
     CPU) and normalised on ``device``; the model is in eval mode meanwhile. Unreadable files' rows are dropped and
     listed in ``files.unreadable``. Under torchrun each rank reads its slice and rank 0 returns every row."""
-    from ..runtime import progress_bar as tqdm
-
-    from ..runtime import worker_count
-    from ..runtime import gather_rows, processes
-    from .network import _autocast, prepare_batch
-
     device = torch.device(device)
     procs, n_all = processes(), len(files)
     part = procs.shard(n_all) if procs.world_size > 1 else range(n_all)

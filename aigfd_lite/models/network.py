@@ -27,6 +27,8 @@ import torchvision
 from torch import nn
 
 from ..exif import ORDINAL_TAGS
+from ..fetch import FetchError, fetch, sha256_of
+from ..runtime import choose_precision
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +198,6 @@ def imagenet_mobilenet_v2_state(cache: str | Path | None = None) -> dict[str, to
     cache if missing; the file's own sha256 must equal :data:`MOBILENET_V2_SHA256` before ``torch.load`` (with
     ``weights_only=True``) reads it. Raises ``RuntimeError`` saying what failed.
     """
-    from ..fetch import FetchError, fetch, sha256_of
-
     try:
         path = fetch("mobilenet-v2-imagenet", cache) / MOBILENET_V2_FILE
     except FetchError as err:
@@ -236,8 +236,6 @@ def prepare_batch(images: torch.Tensor, device: torch.device, input_size: int | 
 
 
 def _autocast(device: torch.device):
-    from ..runtime import choose_precision  # bf16 from compute capability 8.0, fp16 below, fp32 on CPU
-
     return choose_precision(device).autocast(device)
 
 

@@ -126,6 +126,7 @@ def plot_fig4(by_k: pd.DataFrame, validation: pd.DataFrame, chosen: int, label: 
 
 def tsne_embedding(groups: Mapping[str, np.ndarray], n_points: int, seed: int = 2024):
     """A 2-D t-SNE of at most ``n_points`` features drawn evenly from ``groups``; returns (embedding, counts)."""
+    # imported here, not at the top: `import aigfd_lite.plots` stays free of sklearn
     from sklearn.manifold import TSNE
 
     rng = np.random.default_rng(seed)

@@ -69,6 +69,7 @@ TAG_UNITS = {"aperture": "f-number", "exposure_time": "seconds", "focal_length":
 
 def tag_distributions(table: pd.DataFrame, tags: Sequence[str], title: str) -> Figure:
     """Chapter 1: one panel per ordinal tag, log axis; every photo a dot (few photos) or a histogram (many)."""
+    # imported here, not at the top: `import aigfd_lite.plots` stays free of seaborn (two figures only)
     import seaborn as sns
 
     fig, axes = plt.subplots(1, len(tags), figsize=(13, 3.2))
@@ -96,6 +97,7 @@ def tag_distributions(table: pd.DataFrame, tags: Sequence[str], title: str) -> F
 
 def pair_label_heatmaps(matrices: Mapping[str, np.ndarray], annotate: bool = True) -> Figure:
     """Chapter 1: Eq. 1's targets of one minibatch, one heatmap per tag (grey: undefined pairs)."""
+    # imported here, not at the top: `import aigfd_lite.plots` stays free of seaborn (two figures only)
     import seaborn as sns
 
     names = list(matrices)

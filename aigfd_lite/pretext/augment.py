@@ -18,6 +18,8 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from .batches import item_uint8
+
 #: The choices of ``TrainConfig.augment``: None (the paper: items as they are) or "flip-shift".
 AUGMENTATIONS: tuple[Optional[str], ...] = (None, "flip-shift")
 _STREAM_AUGMENT = 7  # a random stream of its own (see aigfd_lite.pretext's _STREAM_* numbers)
@@ -63,8 +65,6 @@ class AugmentedItems(torch.utils.data.Dataset):
             self.dataset.set_epoch(epoch)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        from .batches import item_uint8
-
         image, tags, label, kind = self.dataset.raw_item(index)
         image = flip_shift(image, np.random.default_rng([self.seed, _STREAM_AUGMENT, self.epoch, int(index)]))
         return (item_uint8(image, self.dataset.input_size), torch.as_tensor(np.asarray(tags, np.float32)),

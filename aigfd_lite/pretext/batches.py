@@ -20,6 +20,8 @@ held-out evaluation (:func:`evaluate_pretext`, :func:`bootstrap_intervals`, samp
 """
 from __future__ import annotations
 
+import io
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,7 +29,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
+from .. import manipulate as manip_module
+from ..camera import simulator as camera
 from ..models import CLIP_MEAN, CLIP_STD, TAGS
 from ..images import resample
 
@@ -104,14 +109,10 @@ class PretextDataset(torch.utils.data.Dataset):
         if variants_per_kind is not None and variants_per_kind < 1:
             raise ValueError(f"variants_per_kind must be None (fresh every item) or >= 1, got {variants_per_kind}")
         if manipulate is None or labels is None or sample_kind is None:
-            from .. import manipulate as manip_module
-
             manipulate = manipulate or manip_module.make_training_image
             labels = labels or manip_module.LABELS
             sample_kind = sample_kind or manip_module.sample_kind
         if simulate_camera and (simulate is None or sample_tags is None):
-            from ..camera import simulator as camera
-
             simulate = simulate or camera.simulate
             sample_tags = sample_tags or camera.sample_tags
         self.images, self.landmarks = images, np.asarray(landmarks, dtype=np.float32)
@@ -176,8 +177,6 @@ class PretextDataset(torch.utils.data.Dataset):
 
     def warm(self, progress: bool = False) -> None:
         """Render every face's photo (and fill the manipulation pool) now, e.g. before DataLoader workers fork."""
-        from ..runtime import progress_bar as tqdm
-
         for face in tqdm(range(len(self.images)), desc="pretext cache", disable=not progress, leave=False,
                          mininterval=5):
             self.photo(face)
@@ -212,11 +211,6 @@ def decode_rate_per_core(images: np.ndarray, input_size: int = 224) -> float:
 
     The images are PNG-encoded first (FDF's files are PNGs; encoding is not timed). Chapter 4's GPU estimate.
     """
-    import io
-    import time
-
-    from PIL import Image
-
     if len(images) == 0:
         raise ValueError("need at least one image to time")
     blobs = []
@@ -233,3 +227,4 @@ def decode_rate_per_core(images: np.ndarray, input_size: int = 224) -> float:
 # The evaluation half of the pretext task, importable from here as before the split.
 from .evaluation import (MAX_PAIRS, bootstrap_intervals, evaluate_pretext, ranking_accuracy,  # noqa: E402,F401
                            saturation_diagnostic)
+from ..runtime import progress_bar as tqdm

@@ -7,6 +7,9 @@ from typing import Any
 import torch
 
 from .batches import PretextDataset, tags_of
+from ..faces import build_corpus
+from .fdf_items import build_fdf_dataset
+from ..profiles import resolve
 
 def build_pretext_dataset(cfg: Any, split: str = "train", schedule: str = "random",
                           corpus: Any = None, profile: Any = None) -> torch.utils.data.Dataset:
@@ -19,13 +22,8 @@ def build_pretext_dataset(cfg: Any, split: str = "train", schedule: str = "rando
     """
     data_root = getattr(cfg, "data_root", None)
     if data_root and corpus is None and split == "train":
-        from .fdf_items import build_fdf_dataset
-
         return build_fdf_dataset(cfg)
     if corpus is None:
-        from ..faces import build_corpus
-        from ..profiles import resolve
-
         if profile is None:
             profile = cfg if hasattr(cfg, "cache_path") else resolve(cfg.profile)
         corpus = build_corpus(profile)

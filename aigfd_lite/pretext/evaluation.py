@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..losses import pairwise_ranking_accuracy
+from ..losses import manipulation_loss, pairwise_ranking_accuracy
 from ..models import TAGS, ExifManipNet, prepare_batch
+from ..runtime import progress_bar as tqdm
 
 #: Above this many pairs, :func:`ranking_accuracy` samples ``max_pairs`` of them (seeded) instead of taking all.
 MAX_PAIRS = 1_000_000
@@ -63,8 +64,8 @@ def evaluate_pretext(model: ExifManipNet, dataset: torch.utils.data.Dataset, bat
     accuracy (mean of the accuracy on real items and on manipulated items, so the class mix of the dataset does not
     matter), its ROC AUC, and the accuracy per kind. ``num_workers`` DataLoader workers decode the items.
     """
+    # imported here, not at the top: `import aigfd_lite.pretext` stays free of sklearn
     from sklearn.metrics import roc_auc_score
-    from ..runtime import progress_bar as tqdm
 
     device = torch.device(device)
     model.eval().to(device)
@@ -149,8 +150,6 @@ def saturation_diagnostic(logits: np.ndarray, labels: np.ndarray, confident: flo
     label 1, the fidelity gradient is ``sqrt(q)(1 - q) / 2`` (up to the epsilon), which vanishes as ``q -> 0``, while
     BCE's is ``1 - q`` (-> 1): a confidently wrong item is hardly corrected by the fidelity loss (chapter 4).
     """
-    from ..losses import manipulation_loss
-
     z = torch.as_tensor(np.asarray(logits, dtype=np.float64))
     y = torch.as_tensor(np.asarray(labels, dtype=np.float64))
     if z.shape != y.shape or z.ndim != 1:

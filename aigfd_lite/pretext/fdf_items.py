@@ -24,7 +24,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from ..fdf import N_MANIPULATED
+from ..fdf import FDFLayout, N_MANIPULATED, load_or_compute
 from ..manipulate import LABELS, make_training_image, sample_kind
 from .batches import _STREAM_ITEM, item_uint8
 
@@ -119,8 +119,6 @@ def build_fdf_dataset(cfg: Any, progress: bool = True) -> FDFPretextDataset:
     """The full profile's training set from ``cfg.data_root`` (a profile or a TrainConfig): the FDF layout (its
     index built once), and on the fly (``cfg.manipulations``, default) the 68-point landmarks of
     ``cfg.landmark_backend`` (computed once, then read)."""
-    from ..fdf import FDFLayout
-
     mode = getattr(cfg, "manipulations", "on-the-fly")
     if mode not in MANIPULATION_SOURCES:
         raise ValueError(f"manipulations must be one of {MANIPULATION_SOURCES}, got {mode!r}")
@@ -128,7 +126,6 @@ def build_fdf_dataset(cfg: Any, progress: bool = True) -> FDFPretextDataset:
                        require_manipulated=mode == "precomputed", progress=progress)
     if mode == "precomputed":
         return FDFPretextDataset(layout, cfg.input_size, manipulations=mode, seed=cfg.seed)
-    from ..fdf import load_or_compute
 
     backend = getattr(cfg, "landmark_backend", "fan")
     marks = load_or_compute(layout, backend, device=str(cfg.resolved_device()), progress=progress)

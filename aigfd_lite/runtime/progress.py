@@ -17,6 +17,7 @@ from typing import Any, Iterable, Optional
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (papermill included), False in a terminal or plain Python."""
     try:
+        # imported here, not at the top: `import aigfd_lite.blades` stays free of IPython (only in a kernel)
         from IPython import get_ipython
     except ImportError:
         return False
@@ -33,11 +34,14 @@ def progress_bar(iterable: Optional[Iterable] = None, *, disable: bool = False, 
     """A ``tqdm`` bar over ``iterable`` (or a manual one with ``total=``), chosen as the module docstring says."""
     if in_notebook():
         if widgets_available():
+            # imported here, not at the top: `import aigfd_lite.blades` stays free of tqdm
             from tqdm.notebook import tqdm
         else:
+            # imported here, not at the top: `import aigfd_lite.blades` stays free of tqdm
             from tqdm import tqdm
 
             disable = True
     else:
+        # imported here, not at the top: `import aigfd_lite.blades` stays free of tqdm
         from tqdm import tqdm
     return tqdm(iterable, disable=disable, **kwargs)

@@ -31,7 +31,8 @@ import numpy as np
 from .bundle_format import (FILES, FORMAT, HASH_FIELD, OLD_FORMATS, VERDICTS, BundleError, content_hash,
                             validate_arrays, validate_meta)
 from ..fetch import sha256_of
-from ..results import plain_json, check_replaceable, staged_folder
+from ..images import as_tested
+from ..results import build_dir, check_replaceable, plain_json, staged_folder
 
 __all__ = ["FILES", "FORMAT", "Bundle", "BundleError", "Preprocessing", "build_bundle", "load_bundle", "write_bundle"]
 DEFAULT_BACKBONE = "resnet50"  # the network of chapter 4 unless the run's settings name another
@@ -77,8 +78,6 @@ class Bundle:
 
 def default_dir() -> Path:
     """``_build/bundle`` of the repository (or of the working folder): where the book writes the lite bundle."""
-    from ..results import build_dir
-
     return build_dir() / "bundle"
 
 
@@ -97,6 +96,7 @@ def _detector_arrays(detector) -> dict[str, np.ndarray]:
 def _detector_from_arrays(arrays: dict[str, np.ndarray], params: dict, threshold: float, n_features: int):
     """Rebuild a fitted :class:`~aigfd_lite.detector.GMMDetector` from its arrays, through ``GMMDetector.load`` (the
     tested reader of its own no-pickle ``.npz``), so both formats give bit-identical scores."""
+    # imported here, not at the top: `import aigfd_lite.cli` stays free of pandas, sklearn
     from ..detector import DETECTOR_FORMAT, GMMDetector
 
     meta = {"format": DETECTOR_FORMAT, "params": params, "threshold": threshold, "n_features_in": n_features,
@@ -114,6 +114,7 @@ def write_bundle(folder: str | Path, model, detector, preprocessing: Preprocessi
 
     ``model_settings`` must give ``feature_dim`` and ``tasks``; ``backbone`` defaults to ``"resnet50"``.
     """
+    # imported here, not at the top: `import aigfd_lite.cli` stays free of safetensors (bundles only)
     from safetensors.numpy import save_file as save_numpy
     from safetensors.torch import save_file as save_torch
 
@@ -143,6 +144,7 @@ def write_bundle(folder: str | Path, model, detector, preprocessing: Preprocessi
 
 
 def _rebuild_model(settings: dict):
+    # imported here, not at the top: `import aigfd_lite.cli` stays free of torchvision
     from ..models import build_model
 
     kwargs = {"init": "random", "feature_dim": int(settings["feature_dim"]), "tasks": tuple(settings["tasks"])}
@@ -161,6 +163,7 @@ def _refuse_constant(name: str):
 
 def load_bundle(folder: str | Path | None = None) -> Bundle:
     """Check and load a bundle (default: :func:`default_dir`). Raises :class:`BundleError` with a clear message."""
+    # imported here, not at the top: `import aigfd_lite.cli` stays free of safetensors (bundles only)
     from safetensors import SafetensorError
     from safetensors.numpy import load_file as load_numpy
     from safetensors.torch import load_file as load_torch
@@ -208,6 +211,7 @@ def load_bundle(folder: str | Path | None = None) -> Bundle:
 def preprocessing_of(cfg) -> Preprocessing:
     """The preprocessing of profile ``cfg``: the corpus's detection settings and crop, chapter 5's path to the test
     size (:func:`aigfd_lite.evaluation.recipe.view_of`) and the network's input size."""
+    # imported here, not at the top: `import aigfd_lite.cli` stays free of pandas
     from ..faces import corpus as faces
     from ..evaluation import view_of
 
@@ -221,8 +225,6 @@ def preprocessing_of(cfg) -> Preprocessing:
 
 def as_scored(crops: np.ndarray, prep: Preprocessing) -> np.ndarray:
     """Face crops (uint8 (N, face_size, face_size, 3)) as the bundle's GMM faces were seen: chapter 5's path."""
-    from ..images import as_tested
-
     return as_tested(crops, native_size=prep.common_size, test_size=prep.test_size, jpeg_quality=prep.jpeg_quality)
 
 
@@ -233,6 +235,7 @@ def build_bundle(cfg, run_name: str = "ours", folder: str | Path | None = None, 
     detector_faces`: the same faces, preprocessing, K and threshold); ``detector``: an already fitted one instead.
     Raises ``FileNotFoundError`` when the run was never finished (train it first).
     """
+    # imported here, not at the top: `import aigfd_lite.cli` stays free of torchvision
     from ..models import extract_features
     from ..evaluation import chapter_detector, detector_faces, proxy_faces
     from ..train import checkpoint_dir, load_trained

@@ -17,6 +17,8 @@ import math
 import re
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 FORMAT = "aigfd-bundle/3"
 # 1: bundle.json not hash-protected nor validated on write; 2: no JPEG step in the preprocessing. Both: rebuild
 OLD_FORMATS = ("aigfd-bundle/1", "aigfd-bundle/2")
@@ -84,6 +86,7 @@ def rgb(value) -> str | None:
 
 
 def tasks(value) -> str | None:
+    # imported here, not at the top: `import aigfd_lite.cli` stays free of torchvision
     from ..models import TASKS
 
     ok = (isinstance(value, list) and value and len(set(map(str, value))) == len(value)
@@ -183,8 +186,6 @@ def _covariance_shape(kind: str, k: int, d: int) -> tuple[int, ...]:
 
 def validate_arrays(arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
     """Check that ``detector.safetensors``'s arrays have the shapes ``bundle.json`` implies, and are finite."""
-    import numpy as np
-
     det = meta["detector"]
     params, n_features = det["params"], det["n_features_in"]
     pca = params.get("pca_components")

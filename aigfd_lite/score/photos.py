@@ -22,6 +22,7 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
+from .bundle import as_scored
 from ..images import UnreadableImage, read_image
 from .paths import Skipped, image_files
 
@@ -62,6 +63,7 @@ FAN_MIN_CONFIDENCE = 0.5  # S3FD confidences below this are reported as weak det
 def find_faces(image: np.ndarray, prep, face_detector: str = "dlib"
                ) -> tuple[list[tuple[tuple[int, int, int, int], np.ndarray]], list[str]]:
     """The scorable faces of ``image`` as ``(box, crop)`` pairs, and why the other detections were skipped."""
+    # imported here, not at the top: `import aigfd_lite.cli` stays free of pandas
     from ..faces import crop_face
     from ..faces import detect_faces_fan, detect_faces_scored
 
@@ -103,13 +105,12 @@ FRAME_NOTES = {"first_frame_only": "a multi-frame file: only its first frame is 
 
 def _score_batch(bundle, pending: list[tuple[str, list, str | None]], stats: ScoreStats) -> Iterator[dict]:
     """Rows for ``pending`` files' faces, scored in one feature batch."""
+    # imported here, not at the top: `import aigfd_lite.cli` stays free of torchvision
     from ..models import extract_features
 
     crops = [crop for _, faces, _ in pending for _, crop in faces]
     scores = np.zeros(0)
     if crops:
-        from .bundle import as_scored
-
         faces = as_scored(np.stack(crops), bundle.preprocessing)  # the path the GMM's faces took (chapter 5)
         features = extract_features(bundle.model, faces, input_size=bundle.preprocessing.input_size,
                                     batch_size=32, device="cpu", progress=False)
@@ -138,6 +139,7 @@ def score_files(paths: Iterable[str | Path], bundle, stats: Optional[ScoreStats]
     :class:`~aigfd_lite.faces.landmarks.LandmarkBackendUnavailable` up front where its weights cannot be had.
     """
     if face_detector == "fan":
+        # imported here, not at the top: `import aigfd_lite.cli` stays free of pandas
         from ..faces.landmarks import fan_model
 
         fan_model("cpu")  # fail once, clearly, before any file is read

@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..results import write_json_atomic
 from ..runtime import barrier, broadcast_object
+from ..runtime import progress_bar as tqdm
 from .checkpoints import atomic_torch_save, load_checkpoint, read_log, write_log
 from .runs import config_difference, move_aside_if_changed, rng_states, set_rng_states
 
@@ -113,8 +114,6 @@ def run_resumable(job: Job, run_cfg: Any, run_dir: Path, *, stop_at: int | None 
         if main:
             save_checkpoint(run_dir, run_cfg, step=step, steps_per_epoch=job.steps_per_epoch,
                             total_steps=job.total_steps, elapsed=elapsed, rows=rows, states=job.states())
-
-    from ..runtime import progress_bar as tqdm
 
     steps_here, batches = 0, job.batches(step, stop_at)
     with tqdm(total=job.total_steps, initial=step, desc=job.name, unit="step", disable=not progress,
