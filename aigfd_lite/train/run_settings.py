@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Choices defined elsewhere (tests/test_run_settings.py checks they agree): models.TASKS, models.BACKBONES,
+# Choices defined elsewhere (tests/train/test_run_settings.py checks they agree): models.TASKS, models.BACKBONES,
 # augment.AUGMENTATIONS, landmarks.BACKENDS, losses' Thurstone variants. Copied so this module imports no torch.
 TASKS = ("exif", "manipulation")
 BACKBONES = ("resnet50", "mobilenet_v2")
