@@ -11,40 +11,6 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "aigfd_lite"  # also run as a script, without conftest
 
-#: TODO(K, the training loop and configuration work in train/, blades/ and profiles.py): the imports inside functions
-#: there that still lack a reason, as "path statement" (no line numbers, so edits around them do not matter). That
-#: work moves them to the top or says why; then this list shrinks to empty. Nothing may be added to it.
-WITHOUT_REASON_YET: frozenset[str] = frozenset({
-    "aigfd_lite/blades/bilevel.py from torch.func import functional_call",
-    "aigfd_lite/blades/categorical_camera.py from ..camera import jpeg",
-    "aigfd_lite/blades/data.py from ..exif import parse_flickr_exif",
-    "aigfd_lite/blades/data.py from ..exif import read_exif",
-    "aigfd_lite/blades/data.py from ..faces import build_corpus",
-    "aigfd_lite/blades/data.py from ..faces import corpus_photos",
-    "aigfd_lite/blades/data.py from ..fdf import FDFLayout",
-    "aigfd_lite/blades/data.py from ..profiles import resolve",
-    "aigfd_lite/blades/joint_embedding.py import open_clip",
-    "aigfd_lite/blades/training.py from ..models import build_model",
-    "aigfd_lite/blades/training.py from ..profiles import resolve",
-    "aigfd_lite/blades/training.py from ..train import fetch_or_train",
-    "aigfd_lite/blades/training.py from ..train import with_data_identity",
-    "aigfd_lite/blades/training.py from .data import build_blades_dataset",
-    "aigfd_lite/train/accumulation.py from .gpu_memory import estimate_training_memory, fits, with_world_size",
-    "aigfd_lite/train/gpu_memory.py from ..models import build_model",
-    "aigfd_lite/train/gpu_memory.py from ..runtime import choose_precision",
-    "aigfd_lite/train/gpu_memory.py from torch.multiprocessing.reductions import StorageWeakRef",
-    "aigfd_lite/train/gpu_memory.py import pandas as pd",
-    "aigfd_lite/train/loop.py from ..pretext import build_pretext_dataset",
-    "aigfd_lite/train/loop.py from ..profiles import resolve",
-    "aigfd_lite/train/run_lock.py from ..runtime import broadcast_object",
-    "aigfd_lite/train/run_settings.py import torch",
-    "aigfd_lite/train/runs.py from ..camera import SIMULATOR_VERSION",
-    "aigfd_lite/train/runs.py from ..faces import corpus_key",
-    "aigfd_lite/train/runs.py from ..fdf import FDFLayout",
-    "aigfd_lite/train/runs.py from ..profiles import resolve",
-    "aigfd_lite/train/runs.py from ..storage import store_path",
-})
-
 
 def _comment(line: str) -> bool:
     return "#" in line and not line.lstrip().startswith(("'", '"'))
@@ -77,23 +43,10 @@ def unexplained(root: Path = PACKAGE) -> list[str]:
     return found
 
 
-def _key(found: str) -> str:
-    """``path:line statement`` -> ``path statement``."""
-    where, _, statement = found.partition(" ")
-    return f"{where.rsplit(':', 1)[0]} {statement}"
-
-
 def test_every_import_inside_a_function_says_why():
-    left = [f for f in unexplained() if _key(f) not in WITHOUT_REASON_YET]
+    left = unexplained()
     assert left == [], "imports inside functions without a reason comment (move them to the top, or say why):\n" + \
         "\n".join(left)
-
-
-def test_the_allow_list_only_shrinks():
-    """Every allow-listed import still exists without a reason (an explained or moved one leaves the list)."""
-    assert WITHOUT_REASON_YET <= {_key(f) for f in unexplained()}
-    others = ("aigfd_lite/train/", "aigfd_lite/blades/", "aigfd_lite/profiles.py")
-    assert all(k.startswith(others) for k in WITHOUT_REASON_YET)
 
 
 def test_the_check_sees_a_bare_import_and_accepts_reasons(tmp_path):

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 #: ``task_losses(model, batch) -> (T,)`` losses of the T tasks; ``val_loss(model, batch) -> scalar``.
 TaskLosses = Callable[[nn.Module, Any], torch.Tensor]
@@ -85,8 +86,6 @@ def finite_difference_hypergradient(model: nn.Module, task_losses: TaskLosses, t
 def exact_hypergradient(model: nn.Module, task_losses: TaskLosses, train_batch: Any, val_loss: ValLoss,
                         val_batch: Any, weights: torch.Tensor, alpha: float) -> torch.Tensor:
     """dL_val(theta'(lambda))/dlambda by autograd through the virtual step (second order; small models only)."""
-    from torch.func import functional_call
-
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     params = [p for p in model.parameters() if p.requires_grad]
     lam = weights.detach().clone().requires_grad_(True)

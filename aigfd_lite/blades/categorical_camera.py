@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .tasks import CATEGORICAL_TASKS, task
+from ..camera import jpeg
 
 SIMULATED_CATEGORICAL_NOTE = (
     "Simulated categorical tags: faces without EXIF were rendered by aigfd_lite.blades.categorical_camera as if shot "
@@ -91,8 +92,6 @@ def render_categorical(image: np.ndarray, classes: np.ndarray, rng: np.random.Ge
     Order: metering and exposure mode set the exposure, white balance the colour cast, then the make's colour,
     tone and JPEG (and the scene mode's saturation, part of the maker's picture style). Deterministic given rng.
     """
-    from ..camera import jpeg
-
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"render_categorical expects uint8 (H, W, 3), got {image.dtype} {image.shape}")
     make, metering, mode, balance, program = (int(c) for c in classes)

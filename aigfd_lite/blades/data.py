@@ -25,6 +25,12 @@ from .tasks import categorical_targets, parts_targets, tertile_edges, to_levels
 from .categorical_camera import program_tags, render_categorical, sample_categorical
 from ..manipulate import MANIPULATIONS
 from ..pretext import PretextDataset, tags_of, to_tensor
+from ..profiles import resolve
+from ..faces import build_corpus
+from ..fdf import FDFLayout
+from ..exif import parse_flickr_exif
+from ..faces import corpus_photos
+from ..exif import read_exif
 
 FDF_KIND_ORDER: tuple[str, ...] = MANIPULATIONS  # an assumption, see the module docstring
 _STREAM_CATEGORICAL, _STREAM_CATEGORICAL_RENDER = 21, 22
@@ -32,9 +38,6 @@ _STREAM_CATEGORICAL, _STREAM_CATEGORICAL_RENDER = 21, 22
 
 def corpus_categorical(table: Any, cache: Any = None) -> np.ndarray:
     """(N, 5) real categorical EXIF class indices of the corpus faces (-1 where a photo has none)."""
-    from ..exif import read_exif
-    from ..faces import corpus_photos
-
     paths = {(p.source, p.file): p.path for p in corpus_photos(cache)}
     out = np.full((len(table), 5), -1, dtype=np.int64)
     read: dict[Any, np.ndarray] = {}
@@ -106,8 +109,6 @@ class FDFBladesDataset(torch.utils.data.Dataset):
     """Full-profile BLADES items from :class:`aigfd_lite.fdf.FDFLayout` (real Flickr EXIF, categorical included)."""
 
     def __init__(self, layout: Any, input_size: int = 224, level_edges: Optional[np.ndarray] = None) -> None:
-        from ..exif import parse_flickr_exif
-
         self.layout, self.input_size = layout, int(input_size)
         tags = np.stack([f.tags for f in layout.faces]) if len(layout.faces) else np.zeros((0, 4))
         self.level_edges = tertile_edges(tags) if level_edges is None else np.asarray(level_edges)
@@ -134,14 +135,9 @@ def build_blades_dataset(cfg: Any, split: str = "train", schedule: str = "random
                          level_edges: Optional[np.ndarray] = None) -> torch.utils.data.Dataset:
     """BLADES' dataset of a profile/config for one split (lite corpus, or FDF when ``data_root`` is set)."""
     if getattr(cfg, "data_root", None) and corpus is None and split == "train":
-        from ..fdf import FDFLayout
-
         layout = FDFLayout(cfg.data_root, real_fraction=cfg.real_fraction, seed=cfg.seed)
         return FDFBladesDataset(layout, cfg.input_size, level_edges)
     if corpus is None:
-        from ..faces import build_corpus
-        from ..profiles import resolve
-
         corpus = build_corpus(resolve(cfg.profile), progress=False)
     part = corpus.subset(split)
     tags, has = tags_of(part.table)

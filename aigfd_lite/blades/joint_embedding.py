@@ -39,6 +39,7 @@ class LearnedPromptTower(nn.Module):
 def clip_prompt_embeddings(texts: Sequence[str], arch: str = "RN50", pretrained: str = "openai") -> torch.Tensor:
     """CLIP's text embeddings (n, d) of ``texts`` (open_clip; downloads the weights on first use)."""
     try:
+        # optional dependency (full profile): a clear error below when it is missing
         import open_clip
     except ImportError as err:
         raise RuntimeError("BLADES' CLIP text tower needs `pip install open_clip_torch` and a weight download "

@@ -33,6 +33,11 @@ from .joint_embedding import BladesNet, JointEmbeddingHeads, build_text_tower
 from ..runtime import choose_precision
 from ..train import (BLADES_RULES, EpochSampler, Job, RunConfig, check_device_available, checkpoint_dir,
                      hold_run_lock, load_checkpoint, parse_set_options, run_resumable, stored_run)
+from ..profiles import resolve
+from .data import build_blades_dataset
+from ..train import with_data_identity
+from ..train import fetch_or_train
+from ..models import build_model
 
 #: BLADES' own values of the shared settings (:class:`aigfd_lite.train.RunConfig`), over the profile's: ``"*"`` for
 #: every profile, then per profile.
@@ -68,11 +73,7 @@ def build_image_tower(cfg: Any, init: str = "random", feature_dim: int = 768, se
     :func:`aigfd_lite.models.build_model` with ``init`` and the profile's backbone (lite: MobileNetV2, full:
     ResNet-50, as in chapter 4).
     """
-    from ..models import build_model
-
     if init == "chapter4":
-        from ..train import fetch_or_train
-
         return fetch_or_train(cfg, "ours", progress=False)[0].backbone
     backbone = getattr(cfg, "backbone", "resnet50")
     return build_model(init, feature_dim, seed=seed, backbone=backbone).backbone
@@ -192,8 +193,6 @@ def fetch_or_train_blades(cfg: Any, run_name: str = "blades", bilevel: bool = Tr
     A run with other settings is moved aside to ``<run_name>.stale-<time>``, never deleted
     (:func:`aigfd_lite.train.stored_run`, as chapter 4's :func:`~aigfd_lite.train.fetch_or_train` does).
     """
-    from ..train import with_data_identity
-
     bcfg = BladesConfig.from_profile(cfg, bilevel=bilevel, **overrides)  # bad settings: ValueError, before any data
     check_device_available(bcfg.device)
     bcfg = with_data_identity(cfg, bcfg)
@@ -202,8 +201,6 @@ def fetch_or_train_blades(cfg: Any, run_name: str = "blades", bilevel: bool = Tr
     if finished is not None:
         return _model_of(bcfg, finished[0]), finished[1]
     if dataset is None:
-        from .data import build_blades_dataset
-
         dataset = build_blades_dataset(bcfg, "train")
     tower = build_image_tower(cfg, bcfg.init, bcfg.feature_dim, bcfg.seed)
     model = build_blades_model(tower, bcfg.text_tower, bcfg.feature_dim, bcfg.seed)
@@ -211,8 +208,6 @@ def fetch_or_train_blades(cfg: Any, run_name: str = "blades", bilevel: bool = Tr
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from ..profiles import resolve
-
     parser = argparse.ArgumentParser(description="BLADES pretraining (chapter 7); resumes if interrupted.")
     parser.add_argument("--profile", default="full")
     parser.add_argument("--data-root", default=None)

@@ -32,6 +32,7 @@ from torch import nn
 
 from ..runtime import Precision, broadcast_object, gather
 from .step import HEADS, _at_least_float32, compute_losses
+from .gpu_memory import estimate_training_memory, fits, with_world_size
 
 
 @contextlib.contextmanager
@@ -105,8 +106,6 @@ def resolve_accumulation(tcfg: Any, device: torch.device, world_size: int, gpu_b
         return value
     if device.type != "cuda" and gpu_bytes is None:
         return 1
-    from .gpu_memory import estimate_training_memory, fits, with_world_size
-
     if gpu_bytes is None:
         gpu_bytes = torch.cuda.get_device_properties(device).total_memory
     if estimate is None:

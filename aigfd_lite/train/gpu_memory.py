@@ -30,6 +30,9 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
+import pandas as pd
+from ..models import build_model
+from ..runtime import choose_precision
 
 GIB = 1024 ** 3
 #: Assumed CUDA context (driver, cuBLAS and cuDNN kernels) on a T4 with torch: not allocator memory.
@@ -54,6 +57,7 @@ class _LiveBytes(TorchDispatchMode):
             self.events.append((uid, -size))
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        # a torch internal, needed only while a measurement dispatches
         from torch.multiprocessing.reductions import StorageWeakRef
 
         out = func(*args, **(kwargs or {}))
@@ -79,8 +83,6 @@ class _LiveBytes(TorchDispatchMode):
 
 
 def _autocast_dtype(device: torch.device) -> torch.dtype:
-    from ..runtime import choose_precision
-
     if device.type == "cuda":
         return choose_precision(device).dtype
     return torch.bfloat16  # a T4's float16 stand-in: same 2 bytes per element
@@ -126,8 +128,6 @@ def estimate_training_memory(tcfg: Any, batches: tuple[int, ...] = (1, 2), devic
     micro-batch size: ``per_image_bytes`` and ``fixed_bytes`` (see the module docstring for what each holds),
     the raw ``measurements`` and, with three or more batch sizes, ``linearity`` (the largest relative deviation of
     a measured peak from the fitted line). ``model`` defaults to the config's network, randomly initialised."""
-    from ..models import build_model
-
     if len(batches) < 2:
         raise ValueError("need at least two batch sizes to fit bytes per image")
     device = torch.device(device)
@@ -170,8 +170,6 @@ def memory_table(estimate: dict[str, Any], batch_sizes: tuple[int, ...] = (32, 6
                  gpu_gb: float = 16.0, context_gb: float = CONTEXT_GB, fragmentation: float = FRAGMENTATION):
     """One row per per-process micro-batch: MiB per image, estimated GiB, and whether it fits a ``gpu_gb`` GiB
     GPU (a T4 shows 15 GiB, 15,360 MiB, to nvidia-smi)."""
-    import pandas as pd
-
     rows = []
     for n in batch_sizes:
         total = step_bytes(estimate, n)

@@ -59,6 +59,8 @@ from .resumable import Job, run_resumable, stored_run
 from .run_config import TrainConfig, parse_set_options
 from .runs import (RUNTIME_FIELDS, EpochSampler, checkpoint_dir,  # noqa: F401 (re-exported)
                    config_difference, data_identity, data_source, move_aside_if_changed, with_data_identity)
+from ..profiles import resolve
+from ..pretext import build_pretext_dataset
 
 
 def global_batch_loss(net: torch.nn.Module, images: torch.Tensor, tags: torch.Tensor, labels: torch.Tensor,
@@ -141,8 +143,6 @@ def _train_locked(tcfg: TrainConfig, run_dir: Path, dataset: torch.utils.data.Da
 def _pretext_data(tcfg: TrainConfig, profile: Any, procs: Any) -> torch.utils.data.Dataset:
     """The run's training items, built from the profile its ``data_id`` names; each node's first process builds
     (and caches) them before the others read them."""
-    from ..pretext import build_pretext_dataset
-
     source = data_source(profile, tcfg)  # what the data is built from is what its identity names
     if str(tcfg.data_id or "").startswith("lite-corpus:") and data_identity(source) != tcfg.data_id:
         raise ValueError(f"run data_id {tcfg.data_id!r} names another corpus than profile {source.name!r}'s "
@@ -272,8 +272,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    from ..profiles import resolve
-
     overrides = parse_set_options(args.set, parser.error)
     if args.max_steps is not None:
         if args.max_steps < 1:

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from ..runtime import broadcast_object
 
 try:
     import fcntl
@@ -85,8 +86,6 @@ class RunLock:
 def hold_run_lock(run_dir: str | Path, main: bool = True) -> Iterator[None]:
     """Hold ``run_dir``'s lock for a block. Under torchrun only the main process (``main``) takes it, since only it
     writes the folder; when it is refused, every rank raises :class:`RunInUseError` (none waits for the others)."""
-    from ..runtime import broadcast_object
-
     lock, refused = RunLock(run_dir), ""
     if main:
         try:

@@ -126,6 +126,7 @@ def check_settings(values: Mapping[str, Any], rules: Mapping[str, Rule]) -> None
 
 def check_device_available(device: str) -> None:
     """Refuse a device this machine does not have (``device="cuda"`` without a CUDA GPU), before any data loads."""
+    # this module's rules are read without torch; torch only to ask for a device
     import torch
 
     if device.startswith("cuda"):

@@ -27,6 +27,11 @@ from ..runtime import broadcast_object, epoch_order
 from ..results import build_dir
 from .run_config import STORED_BEFORE, TrainConfig
 from .run_lock import RunLock
+from ..profiles import resolve
+from ..faces import corpus_key
+from ..camera import SIMULATOR_VERSION
+from ..fdf import FDFLayout
+from ..storage import store_path
 
 #: Fields that change how a run executes but not what it computes: a resumed run may differ in these.
 #: ``world_size`` is recorded (how many processes trained) but not compared: the global batch and the BatchNorm
@@ -37,8 +42,6 @@ RUNTIME_FIELDS = ("device", "num_workers", "stop_after_steps", "amp", "max_steps
 def checkpoint_dir(profile: str, run_name: str) -> Path:
     """``$AIGFD_STORE/checkpoints/<profile>/<run>`` when that is set (e.g. on Google Drive, so a Colab run survives
     the session), else ``_build/checkpoints/<profile>/<run>``."""
-    from ..storage import store_path
-
     return store_path("checkpoints", profile, run_name, default=build_dir() / "checkpoints")
 
 
@@ -65,17 +68,12 @@ def data_identity(cfg: Any) -> str:
     :class:`~aigfd_lite.profiles.Profile` (the corpus's settings live there). The same folder reached through a trailing slash or a symlink gives the same identity.
     None when ``data_root`` holds no training data (e.g. only the test sets, beside a finished run's checkpoint)."""
     if getattr(cfg, "data_root", None):
-        from ..fdf import FDFLayout
-
         try:
             layout = FDFLayout(cfg.data_root, real_fraction=cfg.real_fraction, seed=cfg.seed, progress=False)
         except FileNotFoundError as err:
             print(f"training data not found ({err}): a stored run with the same settings is used unchecked")
             return None
         return f"fdf:{layout.data_hash}"
-    from ..camera import SIMULATOR_VERSION
-    from ..faces import corpus_key
-
     return f"lite-corpus:{corpus_key(cfg)}+camera:{SIMULATOR_VERSION}"
 
 
@@ -93,8 +91,6 @@ def data_source(cfg: Any, run_cfg: Any) -> Any:
     with the run's ``data_root``; without a profile (``cfg`` None), ``run_cfg.profile`` with its defaults.
     :func:`aigfd_lite.train.train` builds the corpus from the same object :func:`with_data_identity` names."""
     if cfg is None:
-        from ..profiles import resolve
-
         cfg = resolve(run_cfg.profile)
     return dataclasses.replace(cfg, data_root=run_cfg.data_root) if dataclasses.is_dataclass(cfg) else cfg
 

@@ -125,7 +125,7 @@ def test_cli_rejects_unknown_settings(capsys):
 
 
 def test_image_tower_uses_the_profiles_backbone(monkeypatch):
-    import aigfd_lite.models as models  # build_image_tower looks build_model up in the models package
+    import aigfd_lite.blades.training as training  # build_image_tower looks build_model up there
     from aigfd_lite.blades.training import build_image_tower
 
     calls = []
@@ -134,7 +134,7 @@ def test_image_tower_uses_the_profiles_backbone(monkeypatch):
         calls.append((init, backbone))
         return type("Net", (), {"backbone": f"{backbone}-tower"})()
 
-    monkeypatch.setattr(models, "build_model", fake_build_model)
+    monkeypatch.setattr(training, "build_model", fake_build_model)
     assert build_image_tower(resolve("lite"), "random") == "mobilenet_v2-tower"
     assert build_image_tower(resolve("full"), "imagenet") == "resnet50-tower"
     assert calls == [("random", "mobilenet_v2"), ("imagenet", "resnet50")]
@@ -147,7 +147,7 @@ def test_blades_refuses_a_damaged_checkpoint_and_bad_settings_before_any_data(tm
     (tmp_path / "r" / "last.pt").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(DamagedCheckpointError, match="last.pt is damaged"):
         train_blades(tiny_config(), tmp_path / "r", dataset(), model(), progress=False)
-    monkeypatch.setattr("aigfd_lite.train.with_data_identity", lambda *a, **k: pytest.fail("data was read"))
+    monkeypatch.setattr("aigfd_lite.blades.training.with_data_identity", lambda *a, **k: pytest.fail("data was read"))
     with pytest.raises(SystemExit) as exited:
         main(["--profile", "lite", "--set", "checkpoint_every_epochs=0"])
     line = capsys.readouterr().err.strip().splitlines()[-1]

@@ -320,7 +320,7 @@ def test_a_runs_identity_and_its_corpus_come_from_one_profile(tmp_path, monkeypa
     monkeypatch.setenv("AIGFD_BUILD_DIR", str(tmp_path))
     monkeypatch.delenv("AIGFD_STORE", raising=False)
     named, built = [], []
-    monkeypatch.setattr("aigfd_lite.faces.corpus_key", lambda cfg: named.append(cfg.face_size) or
+    monkeypatch.setattr("aigfd_lite.train.runs.corpus_key", lambda cfg: named.append(cfg.face_size) or
                         f"face{cfg.face_size}")
 
     def build_corpus(cfg, *a, **k):  # the expensive build: record what it was asked for, then stop
