@@ -150,6 +150,23 @@ def test_default_detector_keeps_its_false_alarm_rate_on_unseen_real_faces():
     assert 0.02 <= rate <= 0.10, (rate, n)
 
 
+def test_the_ceiling_bounds_the_chosen_detector():
+    """Chapter 6's ceiling (every candidate scored on the test faces) includes chapter 5's choice on the raw
+    features, so no generator's TPR of the chosen detector can exceed it; the uncontrolled test really differs."""
+    metrics = _results("06_results")["metrics"]
+    if _results("06_results")["profile"] != "lite":
+        pytest.skip("full: nothing is chosen, nothing bounded")
+    ceiling = metrics["oracle_ceiling"]["ours (chapter 4)"]
+    chosen = metrics["table1_measured"]["ours (GMM, real faces only)"]
+    generators = list(metrics["test_pairs_per_generator"])
+    for g in generators:
+        assert chosen[g]["tpr"] <= ceiling[f"best {g} TPR"] + 1e-12, g
+    assert min(chosen[g]["tpr"] for g in generators) <= ceiling["best worst-generator TPR"] + 1e-12
+    assert ceiling["candidates"] == 2 * len(metrics["fig4_validation"])  # raw and L2, the proxy's grid
+    gaps = metrics["resolution_confound_auc_gap"]
+    assert gaps and any(abs(row["difference"]) > 0 for row in gaps.values())
+
+
 def test_paper_numbers_flag_matches_the_shipped_file_and_the_page_labels_them():
     from aigfd_lite.evaluation.reported import load_reported
 

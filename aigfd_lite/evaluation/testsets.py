@@ -81,7 +81,7 @@ def lite_test_set(name: str, real: np.ndarray, fake: np.ndarray, *, test_size: i
     ``native_size`` is the resolution every image passes through (default: the generated images' size; the lite
     protocol passes the smallest native size of all its generators), JPEG-encoded there at ``jpeg_quality``. With
     ``control_resolution`` real and generated faces both go through it (:func:`as_tested`); without, both are
-    resized straight to ``test_size``.
+    resized straight to ``test_size`` and no encoder is applied (each keeps its own format's traces).
     """
     native_size = native_size or fake.shape[1]
     ri, fi = balanced_indices(len(real), len(fake), n, seed)

@@ -51,8 +51,12 @@ def recompress(images: np.ndarray, quality: Optional[int]) -> np.ndarray:
 def as_tested(images: np.ndarray, *, native_size: Optional[int], test_size: int,
               control_resolution: bool = True, jpeg_quality: Optional[int] = None) -> np.ndarray:
     """The one preprocessing every lite image goes through: down to ``native_size``, JPEG at ``jpeg_quality`` there
-    (the encoder every lite real face has been through; None: none), then to ``test_size`` (controlled); or
-    straight to ``test_size`` (``control_resolution=False`` or ``native_size=None``), JPEG at that size."""
-    if control_resolution and native_size:
+    (the encoder every lite real face has been through; None: none), then to ``test_size`` (controlled; with
+    ``native_size=None``: to ``test_size``, JPEG there). ``control_resolution=False`` is the uncontrolled test
+    chapter 6 measures: straight to ``test_size`` and no common encoder, so each image keeps the traces of its own
+    origin (a real photo its original JPEG, a generated face none)."""
+    if not control_resolution:
+        return resample(images, test_size)
+    if native_size:
         return resample(recompress(resample(images, native_size), jpeg_quality), test_size)
     return recompress(resample(images, test_size), jpeg_quality)

@@ -5,6 +5,7 @@ from PIL import Image
 
 from aigfd_lite.evaluation.testsets import (GENERATOR_FOLDERS, PaperLayout, as_tested, balanced_indices, lite_test_set,
                                  load_images, load_test_set, resample, through)
+from aigfd_lite.images import recompress
 
 
 def test_resample_constant_and_shape():
@@ -58,6 +59,19 @@ def test_common_bottleneck_applies_to_real_and_generated_faces():
     np.testing.assert_array_equal(as_tested(real, native_size=8, test_size=16, control_resolution=False),
                                   resample(real, 16))
     np.testing.assert_array_equal(as_tested(real, native_size=None, test_size=16), resample(real, 16))
+
+
+def test_uncontrolled_path_skips_the_common_encoder():
+    """Chapter 6's uncontrolled test must differ from the controlled one even when the native size is the test
+    size (lite: 64 px both): it drops the common JPEG step, which then is the only difference."""
+    rng = np.random.default_rng(2)
+    faces = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    kw = dict(native_size=16, test_size=16, jpeg_quality=75)
+    controlled = as_tested(faces, **kw)
+    uncontrolled = as_tested(faces, **kw, control_resolution=False)
+    np.testing.assert_array_equal(uncontrolled, faces)
+    assert not np.array_equal(controlled, uncontrolled)
+    np.testing.assert_array_equal(controlled, recompress(faces, 75))
 
 
 def _png(path, value, size=20):
