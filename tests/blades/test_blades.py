@@ -13,36 +13,21 @@ import torch
 
 from aigfd_lite import resolve
 from aigfd_lite.blades.training import LOSS_NAMES, BladesConfig, main, task_losses, train_blades
-from conftest import ROOT
+from conftest import FIXTURES, ROOT
 
 
-FIXTURE = textwrap.dedent('''
+FIXTURE = textwrap.dedent(f'''
+    import sys
+    sys.path.insert(0, {str(FIXTURES)!r})
     import numpy as np
+    from tiny_pretext import PIECES, tiny_faces
     import torch
     from torch import nn
     from aigfd_lite.blades import build_blades_model
     from aigfd_lite.blades.data import BladesDataset
 
-    LABELS = ("real", "eye_flip", "mouth_flip_h", "mouth_flip_v", "warp")
-
-    def manipulate(image, landmarks, kind, rng, symmetric=True):
-        out = image.astype(np.int16)
-        if kind != "real":
-            out[:8] = out[:8, ::-1] + int(rng.integers(20, 60))
-        return np.clip(out, 0, 255).astype(np.uint8)
-
-    def simulate(image, tags, rng):
-        noise = rng.normal(0, tags[3] / 200, image.shape)
-        return np.clip(image * (tags[1] * 100) + noise, 0, 255).astype(np.uint8)
-
     def dataset(n=24):
-        rng = np.random.default_rng(0)
-        images = rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
-        return BladesDataset(images, np.zeros((n, 68, 2), np.float32), np.full((n, 4), np.nan), np.zeros(n, bool),
-                             np.full((n, 5), -1), seed=5, input_size=16, labels=LABELS, manipulate=manipulate,
-                             simulate=simulate,
-                             sample_tags=lambda r, k: r.uniform([2, 0.002, 20, 100], [8, 0.02, 200, 1600], (k, 4)),
-                             sample_kind=lambda r, f: "real" if r.random() < f else LABELS[1 + int(r.integers(4))])
+        return BladesDataset(*tiny_faces(n), np.full((n, 5), -1), seed=5, input_size=16, **PIECES)
 
     def model():
         torch.manual_seed(0)
