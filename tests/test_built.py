@@ -330,6 +330,8 @@ def test_chapter_9s_verdict_line_says_what_the_counts_say():
     text = _summary_text("09_score_your_images")
     assert ("AI-generated: more of the generated" in text) == more
     assert ("AI-generated: no more of the generated" in text) == (not more)
+    resolved = ch9["flagged_more_p_value"] < 0.05
+    assert ("cannot tell the two groups apart" in text) == (not resolved)
 
 
 def test_processing_raises_false_alarms_on_real_faces():
