@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from ..detector import GMMDetector
+from .metrics import detector_table
 
 PREPROCESSINGS = {"raw": False, "L2-normalised": True}  # name -> GMMDetector(l2_normalize=...)
 
@@ -38,11 +38,10 @@ def operating_points(features: Mapping[str, Any], candidates: Sequence[Mapping[s
     for prep, l2 in PREPROCESSINGS.items():
         for cand in candidates:
             det = GMMDetector(**{**params, **cand, "l2_normalize": l2}).fit(features["fit"])
+            table = detector_table(det, features["sets"], mean=False)  # chapter 5's metrics
             row: dict[str, Any] = {"preprocessing": prep, **cand}
-            for name, (real, fake) in features["sets"].items():
-                tpr = float(np.mean(det.predict(fake) == -1))
-                tnr = float(np.mean(det.predict(real) == 1))
-                row[f"{name} TPR"], row[f"{name} acc"] = tpr, (tpr + tnr) / 2
+            for name in features["sets"]:
+                row[f"{name} TPR"], row[f"{name} acc"] = table.loc[name, "tpr"], table.loc[name, "acc"]
             rows.append(row)
     return pd.DataFrame(rows)
 
